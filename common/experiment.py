@@ -1,0 +1,122 @@
+"""Command-line plumbing shared by the train/eval/itinf entry points of every model package.
+
+Resolves `--config FILE [--hid N] [--config.a.b=v ...]` into a config (defaults < sweep element
+N of get_hyper() < command-line overrides) and a run directory
+`EXPERIMENTS/<xid>/wid=<N>-<runname>/`, where config.json and a run record live.
+"""
+import inspect
+import json
+import logging as std_logging
+import os
+import shutil
+import sys
+
+from absl import flags, logging
+from ml_collections import config_flags
+
+import configs
+from common import config_utils
+
+FLAGS = flags.FLAGS
+RUN_RECORD = "run.json"
+
+
+def define_flags(workdir_help="Run directory (default: derived from experiments_dir/xid/hid)"):
+  config_flags.DEFINE_config_file("config", None, "Config file (.py with get_config).",
+                                  lock_config=True)
+  flags.DEFINE_integer("hid", None, "Index of the sweep element of get_hyper() to run.")
+  flags.DEFINE_string("experiments_dir", configs.EXPERIMENTS_DIR, "Root of all runs.")
+  flags.DEFINE_string("xid", None, "Experiment id (default: Slurm job id, else "
+                      "'local-<config name>' so that rerunning a command resumes it).")
+  flags.DEFINE_string("workdir", None, workdir_help)
+  flags.mark_flag_as_required("config")
+
+
+def resolved_config():
+  """(config, config module, config path) with the sweep element and CLI overrides applied."""
+  path = config_flags.get_config_filename(FLAGS["config"])
+  module = config_utils.load_config_module(path)
+  config = FLAGS.config
+  if FLAGS.hid is not None:
+    hypers = module.get_hyper()
+    if not 0 <= FLAGS.hid < len(hypers):
+      raise ValueError(f"--hid={FLAGS.hid} out of range: {path} defines {len(hypers)} sweep "
+                       f"elements (0..{len(hypers) - 1}).")
+    config_utils.apply_overrides(config, hypers[FLAGS.hid], source=f"get_hyper()[{FLAGS.hid}]")
+    # Command-line overrides win over the sweep element.
+    config_utils.apply_overrides(config, config_flags.get_override_values(FLAGS["config"]),
+                                 source="command line")
+  return config, module, path
+
+
+def run_workdir(config, module, config_path):
+  if FLAGS.workdir:
+    return os.path.abspath(FLAGS.workdir)
+  xid = FLAGS.xid or config_utils.experiment_id(config_path)
+  wid = "none" if FLAGS.hid is None else FLAGS.hid
+  return os.path.join(os.path.abspath(FLAGS.experiments_dir), xid,
+                      f"wid={wid}-{module.get_cfg_str(config)}")
+
+
+def prepare_workdir(workdir, config, config_path, model_module):
+  """Creates the run dir, refuses one holding another model, writes config.json + run.json."""
+  os.makedirs(workdir, exist_ok=True)
+  identity = config_utils.model_identity(config)
+  record_path = os.path.join(workdir, RUN_RECORD)
+  if os.path.exists(record_path):
+    with open(record_path) as f:
+      previous = json.load(f)
+    if previous.get("model_identity") != identity or previous.get("model") != model_module:
+      raise ValueError(
+          f"{workdir} holds a run of another model ({previous.get('model')}, identity "
+          f"{previous.get('model_identity')}; this one: {model_module}, {identity}). Use "
+          f"another --xid/--workdir, or delete that directory.")
+  _write_text(os.path.join(workdir, "config.json"), config_utils.config_to_json(config))
+  shutil.copyfile(config_path, os.path.join(workdir, "config_snapshot.py"))
+  record = dict(model=model_module, model_identity=identity, hid=FLAGS.hid,
+                config_file=os.path.abspath(config_path), argv=sys.argv)
+  _write_text(record_path, json.dumps(record, indent=2))
+  return identity
+
+
+def _write_text(path, text):
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def log_to_file(path):
+  """Mirrors absl logging into `path` (appending, so resumed runs keep one log)."""
+  handler = std_logging.FileHandler(path)
+  handler.setFormatter(std_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+  logging.get_absl_logger().addHandler(handler)
+  logging.set_verbosity(logging.INFO)
+
+
+def build_model(model_cls, model_config):
+  """model_cls(**model_config) with a clear error for keys the model does not take."""
+  kwargs = model_config.to_dict()
+  valid = [p for p in inspect.signature(model_cls.__init__).parameters if p != "self"]
+  unknown = sorted(set(kwargs) - set(valid))
+  if unknown:
+    raise KeyError(f"model_config has key(s) {unknown} that {model_cls.__module__}.Model does "
+                   f"not take; valid: {valid}.")
+  return model_cls(**kwargs)
+
+
+def load_run(workdir, model_cls):
+  """(config, model) of a finished or running workdir, built from its config.json."""
+  import ml_collections
+  config_path = os.path.join(workdir, "config.json")
+  if not os.path.exists(config_path):
+    raise FileNotFoundError(f"{workdir} is not a run directory (no config.json).")
+  with open(config_path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  record_path = os.path.join(workdir, RUN_RECORD)
+  if os.path.exists(record_path):
+    with open(record_path) as f:
+      model_module = json.load(f).get("model")
+    if model_module and model_module != model_cls.__module__:
+      raise ValueError(f"{workdir} holds a {model_module} run, not {model_cls.__module__}.")
+  return config, build_model(model_cls, config.model_config)

@@ -1,0 +1,130 @@
+"""Model-independent parts of a nonlinear transform coding model: optimizer, schedules,
+padding to the downsampling factor, the R-D loss and metrics, and the train/eval steps.
+
+Subclasses (factorized/models.py, mshyper/models.py) define the transforms and entropy models via
+`infer_latents(x_padded)` and `decode_latents(latents, training)`.
+"""
+import math
+
+import tensorflow as tf
+
+from common import image_utils, quantization, schedule
+from common import metrics as image_metrics
+
+# Dummy image side used to infer the downsampling factor; must be a multiple of it.
+DUMMY_IMAGE_SIDE = 256
+
+
+class NTCModel(tf.Module):
+
+  def __init__(self, scheduled_num_steps, rd_lambda, optimizer_config, latent_config,
+               name=None):
+    super().__init__(name=name)
+    self.scheduled_num_steps = int(scheduled_num_steps)
+    self.rd_lambda = float(rd_lambda)
+    self.latent_config = dict(latent_config)
+    self.latent_method = self.latent_config.get("method", "unoise")
+    if self.latent_method not in quantization.METHODS:
+      raise ValueError(f"Unknown latent method {self.latent_method!r}; valid: "
+                       f"{quantization.METHODS}.")
+    self.optimizer = self._make_optimizer(dict(optimizer_config))
+
+  def _make_optimizer(self, config):
+    valid = {"learning_rate", "reduce_lr_after", "reduce_lr_factor", "warmup_until",
+             "global_clipnorm"}
+    unknown = sorted(set(config) - valid)
+    if unknown:
+      raise ValueError(f"Unknown optimizer_config key(s) {unknown}; valid: {sorted(valid)}.")
+    self.learning_rate = schedule.WarmupDropSchedule(
+        base_learning_rate=config.get("learning_rate", 1e-4),
+        total_num_steps=self.scheduled_num_steps,
+        warmup_steps=int(config.get("warmup_until", 0.02) * self.scheduled_num_steps),
+        drop_after=config.get("reduce_lr_after", 0.8),
+        drop_factor=config.get("reduce_lr_factor", 0.1))
+    return tf.keras.optimizers.Adam(learning_rate=self.learning_rate,
+                                    global_clipnorm=config.get("global_clipnorm", 1.0))
+
+  @property
+  def global_step(self):
+    return self.optimizer.iterations
+
+  def _finish_init(self):
+    """Infers the downsampling factor and creates every variable with one dummy forward pass.
+
+    The factor is the total stride of the coarsest latent. Creating all variables up front lets
+    checkpoints (with optimizer slots) restore before the first training step.
+    """
+    dummy = tf.zeros((1, DUMMY_IMAGE_SIDE, DUMMY_IMAGE_SIDE, 3))
+    latents = self.infer_latents(dummy)
+    smallest = min(int(t.shape[1]) for t in latents.values())
+    factor = DUMMY_IMAGE_SIDE // smallest
+    if factor * smallest != DUMMY_IMAGE_SIDE or factor & (factor - 1):
+      raise ValueError(f"Could not infer a power-of-two downsampling factor: a "
+                       f"{DUMMY_IMAGE_SIDE}px image gave latents of side {smallest}.")
+    self.downsample_factor = factor
+    self.decode_latents(latents, training=False)
+
+  def tau(self):
+    """SGA temperature at the current step (only meaningful for latent method 'sga')."""
+    keys = ("tau_r", "tau_ub", "tau_lb", "tau_t0")
+    return schedule.sga_temperature(self.global_step,
+                                    **{k: self.latent_config[k] for k in keys
+                                       if k in self.latent_config})
+
+  def rd_lambda_now(self, training):
+    if not training:
+      return tf.constant(self.rd_lambda)
+    return schedule.scheduled_rd_lambda(self.rd_lambda, self.global_step,
+                                        self.scheduled_num_steps)
+
+  def pad(self, x):
+    return image_utils.pad_to_multiple(x, self.downsample_factor)
+
+  def rd_terms(self, x, latents, training):
+    """Loss and metrics of images x ([-0.5, 0.5], N x H x W x 3) coded through `latents`."""
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    bits, x_hat = self.decode_latents(latents, training)
+    x_hat = image_utils.crop_to(x_hat, height, width)
+    num_pixels = tf.cast(height * width, tf.float32)
+    bpp = {f"bpp_{name}": tf.reduce_mean(b) / num_pixels for name, b in bits.items()}
+    total_bpp = tf.add_n(list(bpp.values()))
+    if training:
+      x_255, x_hat_255 = (x + 0.5) * 255., (x_hat + 0.5) * 255.
+    else:  # Evaluate what a decoder would output: clipped, rounded 8-bit pixels.
+      x_255 = tf.round(tf.clip_by_value((x + 0.5) * 255., 0., 255.))
+      x_hat_255 = tf.round(tf.clip_by_value((x_hat + 0.5) * 255., 0., 255.))
+    mse = tf.reduce_mean(tf.math.squared_difference(x_255, x_hat_255))
+    rd_lambda = self.rd_lambda_now(training)
+    loss = total_bpp + rd_lambda * mse
+    metrics = dict(loss=loss, bpp=total_bpp, mse=mse,
+                   psnr=10. * tf.math.log(255. ** 2 / tf.maximum(mse, 1e-10)) / math.log(10.),
+                   rd_lambda=rd_lambda, **bpp)
+    return loss, metrics, x_hat
+
+  @tf.function
+  def train_step(self, x):
+    with tf.GradientTape() as tape:
+      latents = self.infer_latents(self.pad(x))
+      loss, metrics, _ = self.rd_terms(x, latents, training=True)
+    variables = self.trainable_variables
+    gradients = tape.gradient(loss, variables)
+    self.optimizer.apply_gradients(zip(gradients, variables))
+    metrics["learning_rate"] = self.learning_rate(self.global_step)
+    return metrics
+
+  def evaluate(self, x):
+    """Metrics with hard-rounded latents on full images, plus the reconstruction."""
+    _, metrics, x_hat = self._evaluate(x)
+    metrics = {k: float(v) for k, v in metrics.items()}
+    reconstruction = image_utils.from_model_output(x_hat).numpy()
+    original = image_utils.from_model_output(x).numpy()
+    msssim = [image_metrics.ms_ssim_rgb(a, b) for a, b in zip(original, reconstruction)]
+    if all(v is not None for v in msssim):
+      metrics["msssim"] = sum(msssim) / len(msssim)
+      metrics["msssim_db"] = image_metrics.ms_ssim_db(metrics["msssim"])
+    return metrics, reconstruction
+
+  @tf.function(reduce_retracing=True)
+  def _evaluate(self, x):
+    latents = self.infer_latents(self.pad(x))
+    return self.rd_terms(x, latents, training=False)

@@ -1,0 +1,106 @@
+"""How latents are quantized (or relaxed) at train time, for any TFC entropy model.
+
+`LatentCoder` adapts one latent tensor and its TFC entropy model (batched or location-scale
+indexed) to one interface; `quantize_latent` applies a method:
+- "unoise": additive uniform noise for both rate and synthesis input.
+- "mixedq": noisy rate, straight-through rounded latents into the synthesis (Minnen 2020).
+- "sga": stochastic Gumbel annealing (Yang et al. 2020) for both rate and synthesis input.
+- "ste": straight-through rounding for both rate and synthesis input (itinf comparison).
+Outside training every method hard-rounds, so evaluation always sees the coded latents.
+"""
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+METHODS = ("unoise", "mixedq", "sga", "ste")
+
+
+class LatentCoder:
+  """One latent tensor's entropy model, with its conditioning (scale indexes, location)."""
+
+  def __init__(self, entropy_model, scale_indexes=None, loc=None):
+    self.entropy_model = entropy_model
+    self.scale_indexes = scale_indexes
+    self.loc = loc
+    self._coding_axes = tuple(range(-entropy_model.coding_rank, 0))
+
+  @property
+  def indexed(self):
+    return self.scale_indexes is not None
+
+  def noisy(self, y):
+    """(y + U(-.5, .5), differentiable bits upper bound)."""
+    if self.indexed:
+      return self.entropy_model(y, self.scale_indexes, loc=self.loc, training=True)
+    return self.entropy_model(y, training=True)
+
+  def hard(self, y):
+    """(rounded y, its information content in bits under the prior)."""
+    if self.indexed:
+      return self.entropy_model(y, self.scale_indexes, loc=self.loc, training=False)
+    return self.entropy_model(y, training=False)
+
+  @property
+  def offset(self):
+    """Quantization grid offset: the predicted mean, or the factorized prior's offset."""
+    if self.indexed:
+      return self.loc
+    return self.entropy_model.quantization_offset
+
+  def round_st(self, y):
+    """Rounding onto the quantization grid with a straight-through gradient."""
+    if self.indexed:
+      return self.entropy_model.quantize(y, loc=self.loc)
+    return self.entropy_model.quantize(y)
+
+  def bits(self, y_hat):
+    """Bits of (possibly relaxed) latents under the noisy (convolved with U) prior."""
+    model = self.entropy_model
+    if self.indexed:
+      prior = model._make_prior(model._normalize_indexes(self.scale_indexes))
+      log_probs = prior.log_prob(y_hat - (0. if self.loc is None else self.loc))
+    else:
+      log_probs = model.prior.log_prob(y_hat)
+    return tf.reduce_sum(log_probs, self._coding_axes) / -tf.math.log(2.0)
+
+
+def sga_round(y, tau, offset=None):
+  """Stochastic Gumbel annealing: a relaxed sample of floor(y) or ceil(y) (on the offset grid).
+
+  The probability of each neighbour decays with atanh of its distance over temperature tau; as
+  tau -> 0 the sample approaches hard rounding.
+  """
+  shift = 0. if offset is None else offset
+  v = y - shift
+  v_floor = tf.floor(v)
+  v_ceil = v_floor + 1.0
+  eps = 1e-5
+  dist_floor = tf.clip_by_value(v - v_floor, -1.0 + eps, 1.0 - eps)
+  dist_ceil = tf.clip_by_value(v_ceil - v, -1.0 + eps, 1.0 - eps)
+  logits = tf.stack([-tf.math.atanh(dist_floor), -tf.math.atanh(dist_ceil)], axis=-1) / tau
+  weights = tfp.distributions.RelaxedOneHotCategorical(tau, logits=logits).sample()
+  return weights[..., 0] * v_floor + weights[..., 1] * v_ceil + shift
+
+
+def quantize_latent(coder, y, method, training, tau=None):
+  """Returns (latent fed to the synthesis, bits) for one latent tensor."""
+  if not training:
+    return coder.hard(y)
+  if method == "unoise":
+    return coder.noisy(y)
+  if method == "mixedq":
+    _, bits = coder.noisy(y)
+    return coder.round_st(y), bits
+  if method == "sga":
+    if tau is None:
+      raise ValueError("latent method 'sga' needs a temperature tau.")
+    y_sga = sga_round(y, tau, coder.offset)
+    return y_sga, coder.bits(y_sga)
+  if method == "ste":
+    y_hat = coder.round_st(y)
+    return y_hat, coder.bits(y_hat)
+  raise ValueError(f"Unknown latent method {method!r}; valid: {METHODS}.")
+
+
+def symbols(values, offset):
+  """Integer symbols a range coder codes for quantized values: round(values - offset)."""
+  return tf.cast(tf.round(values - (0. if offset is None else offset)), tf.int32)

@@ -1,0 +1,68 @@
+"""Project-wide locations and the dataset name -> file glob map.
+
+No personal paths live here: every directory can be moved with an environment variable
+(read once, at import time), and a gitignored `configs_local.py` next to this file may
+define `DATASETS = {name: glob}` to add or override dataset entries on one machine.
+"""
+
+import importlib.util
+import os
+
+PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _dir_from_env(variable, default_name):
+  # Made absolute now so that jobs started from another working directory agree.
+  value = os.environ.get(variable) or os.path.join(PROJECT_DIR, default_name)
+  return os.path.abspath(os.path.expanduser(value))
+
+
+EXPERIMENTS_DIR = _dir_from_env("NTC_EXPERIMENTS_DIR", "experiments")
+RESULTS_DIR = _dir_from_env("NTC_RESULTS_DIR", "results")
+SLURM_JOBS_DIR = _dir_from_env("NTC_SLURM_JOBS_DIR", "slurm_jobs")
+DATA_DIR = _dir_from_env("NTC_DATA_DIR", "data")
+
+DATASETS = {
+    # Real photos shipped inside installed wheels; written on first use, no download.
+    "embedded_train": os.path.join(DATA_DIR, "embedded", "train", "*.png"),
+    "embedded_eval": os.path.join(DATA_DIR, "embedded", "eval", "*.png"),
+    # Written by `make data` (python -m common.build_data).
+    "train": os.path.join(DATA_DIR, "train", "*.png"),
+    "eval24": os.path.join(DATA_DIR, "eval24", "*.png"),
+    "eval_lossless8": os.path.join(DATA_DIR, "eval_lossless8", "*.png"),
+    # Not obtainable from package registries; users who have them put them here.
+    "kodak": os.path.join(DATA_DIR, "kodak", "*.png"),
+    "coco": os.path.join(DATA_DIR, "coco", "train2017", "*.jpg"),
+}
+
+_LOCAL_FILE = os.path.join(PROJECT_DIR, "configs_local.py")
+if os.path.exists(_LOCAL_FILE):
+  # Loaded by path, not by module search, so no other configs_local on sys.path can shadow it.
+  _spec = importlib.util.spec_from_file_location("configs_local", _LOCAL_FILE)
+  _local = importlib.util.module_from_spec(_spec)
+  _spec.loader.exec_module(_local)
+  DATASETS.update(getattr(_local, "DATASETS", {}))
+
+# A name containing any of these is a glob or path, not a dataset name.
+_PATTERN_CHARS = frozenset("*?[" + os.sep + (os.altsep or ""))
+# Written under DATA_DIR/embedded/ by `dataset_glob` on first use (common/embedded_photos.py).
+_EMBEDDED_DATASETS = ("embedded_train", "embedded_eval")
+
+
+def dataset_glob(name_or_glob):
+  """Returns the file glob of a dataset name; globs and paths pass through unchanged.
+
+  Anything containing a glob character or a path separator is taken as a glob. For the
+  embedded datasets the photos are written to DATA_DIR on first use.
+  """
+  if _PATTERN_CHARS & set(name_or_glob):
+    return name_or_glob
+  if name_or_glob not in DATASETS:
+    raise ValueError(
+        f"Unknown dataset name {name_or_glob!r}; known names: {', '.join(sorted(DATASETS))}"
+        " (or pass a file glob such as 'data/kodak/*.png').")
+  if name_or_glob in _EMBEDDED_DATASETS:
+    # Imported here: it pulls in TensorFlow, which plain config users do not need.
+    from common import embedded_photos
+    embedded_photos.ensure_embedded_photos()
+  return DATASETS[name_or_glob]

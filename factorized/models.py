@@ -1,0 +1,64 @@
+"""Factorized-prior model (Ballé et al. 2017) with pluggable transforms.
+
+y = g_a(x) is coded with a deep factorized prior (one density per channel); x_hat = g_s(y_hat).
+"""
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from common import ntc_model, quantization
+from common.transforms import build_transform
+
+CODING_RANK = 3
+
+
+class Model(ntc_model.NTCModel):
+
+  def __init__(self, transform_config, scheduled_num_steps=1800000, rd_lambda=0.01,
+               optimizer_config=None, latent_config=None, offset_heuristic=True):
+    latent_config = dict(latent_config or dict(method="unoise"))
+    super().__init__(scheduled_num_steps, rd_lambda, optimizer_config or {}, latent_config,
+                     name="factorized")
+    self.offset_heuristic = bool(offset_heuristic) and self.latent_method != "mixedq"
+    transform_config = dict(transform_config)
+    self.analysis = build_transform(transform_config["analysis"])
+    self.synthesis = build_transform(transform_config["synthesis"])
+    bottleneck_size = self.analysis(tf.zeros((1, 64, 64, 3))).shape[-1]
+    self.prior = tfc.NoisyDeepFactorized(batch_shape=(bottleneck_size,))
+    self.entropy_models = self.make_entropy_models(compression=False)
+    self._finish_init()
+
+  def make_entropy_models(self, compression):
+    """(model for y,); compression=True builds range-coding tables."""
+    return (tfc.ContinuousBatchedEntropyModel(
+        self.prior, coding_rank=CODING_RANK, compression=compression,
+        offset_heuristic=self.offset_heuristic),)
+
+  def infer_latents(self, x_padded):
+    return dict(y=self.analysis(x_padded))
+
+  def decode_latents(self, latents, training):
+    tau = self.tau() if self.latent_method == "sga" else None
+    y_hat, y_bits = quantization.quantize_latent(
+        quantization.LatentCoder(self.entropy_models[0]), latents["y"], self.latent_method,
+        training, tau)
+    return dict(y=y_bits), self.synthesis(y_hat)
+
+  def profiled_transforms(self, padded_image_shape):
+    """{module name: (layer, input shape)} for FLOP accounting on an image of this shape."""
+    n, h, w, _ = padded_image_shape
+    y_shape = (n, *self.infer_latents(tf.zeros((1, h, w, 3)))["y"].shape[1:])
+    return dict(g_a=(self.analysis, padded_image_shape), g_s=(self.synthesis, y_shape))
+
+  def compress_latents(self, latents, entropy_models):
+    """Range-codes y; returns [(name, string, symbols)] in file order."""
+    y_model, = entropy_models
+    y = latents["y"]
+    return [("y", y_model.compress(y)[0], quantization.symbols(y, y_model.quantization_offset))]
+
+  def decompress_latents(self, strings, shapes, entropy_models, timer):
+    """Inverse of compress_latents: (y_hat for the synthesis, [symbols in file order])."""
+    y_model, = entropy_models
+    with timer("entropy_decoding"):
+      y_hat = y_model.decompress(strings["y"][None], shapes["y"][:2])
+    return y_hat, [quantization.symbols(y_hat, y_model.quantization_offset)]
+

@@ -1,0 +1,73 @@
+"""Launches a config's whole sweep (`get_hyper()`) as one Slurm array job, task i = `--hid i`.
+
+  python launch.py --main mshyper.train --config mshyper/configs/two_layer_syn.py \
+      [--args "--config.train_eval_config.num_steps=100000"] [--sargs "--qos=long"] \
+      [--gres gpu:1 --time 2-00:00:00 ...] [--dry_run] [--local]
+
+Each task runs `python -m MAIN --config SNAPSHOT --hid $SLURM_ARRAY_TASK_ID ARGS`, where SNAPSHOT
+is a copy of the config taken now, so editing the config cannot change queued tasks. Works for
+any entry point with that CLI (mshyper.train, mshyper.itinf, factorized.train, ...). Resources
+and the job dir layout: see slurm_template.py.
+"""
+from pathlib import Path
+
+from absl import app
+from absl import flags
+
+import slurm_template
+from common import config_utils
+
+flags.DEFINE_string("main", None, "Module each task runs with python -m, e.g. mshyper.train.")
+flags.DEFINE_string("config", None,
+                    "Config file with get_config(), get_hyper() and get_cfg_str(config).")
+flags.mark_flags_as_required(["main", "config"])
+
+FLAGS = flags.FLAGS
+
+
+def load_sweep(config_path: Path) -> list[dict]:
+  """The config's get_hyper() elements with their run names, each checked against get_config().
+
+  Checking here makes a typo in an override key fail now instead of in every queued task.
+  """
+  try:
+    module = config_utils.load_config_module(str(config_path))
+  except (FileNotFoundError, ValueError) as e:
+    raise app.UsageError(str(e)) from e
+  hypers = list(module.get_hyper())
+  if not hypers or not all(isinstance(h, dict) for h in hypers):
+    raise app.UsageError(f"{config_path}: get_hyper() must return a non-empty list of override "
+                         f"dicts, got {hypers!r}.")
+  sweep = []
+  for hid, hyper in enumerate(hypers):
+    try:
+      config = config_utils.apply_overrides(module.get_config(), hyper,
+                                            source=f"{config_path} get_hyper()[{hid}]")
+    except KeyError as e:
+      raise app.UsageError(e.args[0]) from e
+    sweep.append({"hid": hid, "overrides": hyper, "run_name": module.get_cfg_str(config)})
+  return sweep
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments {argv[1:]}; task arguments go in --args.")
+  config_path = Path(FLAGS.config)
+  sweep = load_sweep(config_path)
+  job_name = FLAGS.job_name or slurm_template.default_job_name(FLAGS.main, config_path.stem)
+  job_dir = slurm_template.new_job_dir(job_name, create=not FLAGS.dry_run)
+  snapshot = job_dir / config_path.name
+  slurm_template.launch_sweep(
+      job_dir=job_dir,
+      main=FLAGS.main,
+      job_name=job_name,
+      description=f"{FLAGS.main} sweep of {config_path} ({len(sweep)} hypers)",
+      fixed_args=["--config", str(snapshot)],
+      task_flag="--hid",
+      num_tasks=len(sweep),
+      files={snapshot.name: config_path.read_bytes()},
+      record={"config": str(config_path.resolve()), "sweep": sweep})
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,119 @@
+"""Mean-scale hyperprior model (Minnen et al. 2018) with pluggable transforms.
+
+y = g_a(x), z = h_a(y); z is coded with a deep factorized prior; (mu, log sigma) = h_s(z_hat)
+condition a Gaussian (convolved with uniform noise) for y; x_hat = g_s(y_hat).
+"""
+import math
+
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from common import ntc_model, quantization
+from common.transforms import build_transform
+
+CODING_RANK = 3
+# Scale table of the conditional entropy model: 64 log-spaced scales in [0.11, 256].
+NUM_SCALES = 64
+SCALE_MIN = 0.11
+SCALE_MAX = 256.
+_LOG_SCALE_STEP = (math.log(SCALE_MAX) - math.log(SCALE_MIN)) / (NUM_SCALES - 1)
+
+
+def scale_fn(index):
+  return tf.exp(math.log(SCALE_MIN) + _LOG_SCALE_STEP * index)
+
+
+def log_scale_to_index(log_scale):
+  """Continuous scale-table index of a log-scale (exact inverse of scale_fn)."""
+  return (log_scale - math.log(SCALE_MIN)) / _LOG_SCALE_STEP
+
+
+class Model(ntc_model.NTCModel):
+
+  def __init__(self, transform_config, scheduled_num_steps=1800000, rd_lambda=0.01,
+               optimizer_config=None, latent_config=None, offset_heuristic=True):
+    latent_config = dict(latent_config or dict(method="unoise"))
+    super().__init__(scheduled_num_steps, rd_lambda, optimizer_config or {}, latent_config,
+                     name="mshyper")
+    # Rounding around the prior's mode is meaningless when the synthesis sees rounded latents.
+    self.offset_heuristic = bool(offset_heuristic) and self.latent_method != "mixedq"
+    transform_config = dict(transform_config)
+    self.analysis = build_transform(transform_config["analysis"])
+    self.synthesis = build_transform(transform_config["synthesis"])
+    bottleneck_size = self.analysis(tf.zeros((1, 64, 64, 3))).shape[-1]
+    self.hyper_analysis = build_transform(transform_config.get(
+        "hyper_analysis", dict(cls="HyperAnalysis", bottleneck_size=bottleneck_size)))
+    self.hyper_synthesis = build_transform(transform_config.get(
+        "hyper_synthesis", dict(cls="HyperSynthesis", bottleneck_size=bottleneck_size)))
+    hyper_size = self.hyper_analysis(tf.zeros((1, 4, 4, bottleneck_size))).shape[-1]
+    self.hyper_prior = tfc.NoisyDeepFactorized(batch_shape=(hyper_size,))
+    self.entropy_models = self.make_entropy_models(compression=False)
+    self._finish_init()
+
+  def make_entropy_models(self, compression):
+    """(side model for z, conditional model for y); compression=True builds range-coding tables."""
+    side = tfc.ContinuousBatchedEntropyModel(
+        self.hyper_prior, coding_rank=CODING_RANK, compression=compression,
+        offset_heuristic=self.offset_heuristic)
+    conditional = tfc.LocationScaleIndexedEntropyModel(
+        tfc.NoisyNormal, NUM_SCALES, scale_fn, coding_rank=CODING_RANK, compression=compression)
+    return side, conditional
+
+  def infer_latents(self, x_padded):
+    y = self.analysis(x_padded)
+    return dict(y=y, z=self.hyper_analysis(y))
+
+  @tf.function(reduce_retracing=True)
+  def entropy_parameters(self, z_hat, training):
+    """(mu, scale indexes) for y from the (quantized) hyper-latents.
+
+    Outside training the indexes are rounded to the scale table, as range coding needs them;
+    estimated bits then use exactly the scales the coder uses.
+    """
+    mu, log_scale = tf.split(self.hyper_synthesis(z_hat), 2, axis=-1)
+    indexes = log_scale_to_index(log_scale)
+    if not training:
+      indexes = tf.round(tf.clip_by_value(indexes, 0., NUM_SCALES - 1.))
+    return mu, indexes
+
+  def decode_latents(self, latents, training):
+    side_model, conditional_model = self.entropy_models
+    tau = self.tau() if self.latent_method == "sga" else None
+    z_hat, z_bits = quantization.quantize_latent(
+        quantization.LatentCoder(side_model), latents["z"], self.latent_method, training, tau)
+    mu, indexes = self.entropy_parameters(z_hat, training)
+    y_coder = quantization.LatentCoder(conditional_model, scale_indexes=indexes, loc=mu)
+    y_hat, y_bits = quantization.quantize_latent(y_coder, latents["y"], self.latent_method,
+                                                 training, tau)
+    return dict(y=y_bits, z=z_bits), self.synthesis(y_hat)
+
+  def profiled_transforms(self, padded_image_shape):
+    """{module name: (layer, input shape)} for FLOP accounting on an image of this shape."""
+    n, h, w, _ = padded_image_shape
+    latents = self.infer_latents(tf.zeros((1, h, w, 3)))
+    y_shape, z_shape = (n, *latents["y"].shape[1:]), (n, *latents["z"].shape[1:])
+    return dict(g_a=(self.analysis, padded_image_shape), h_a=(self.hyper_analysis, y_shape),
+                g_s=(self.synthesis, y_shape), h_s=(self.hyper_synthesis, z_shape))
+
+  def compress_latents(self, latents, entropy_models):
+    """Range-codes z, then y given h_s(z_hat); returns [(name, string, symbols)] in file order."""
+    side_model, conditional_model = entropy_models
+    z, y = latents["z"], latents["y"]
+    z_string = side_model.compress(z)
+    z_hat = side_model.decompress(z_string, tf.shape(z)[1:3])
+    mu, indexes = self.entropy_parameters(z_hat, training=False)
+    y_string = conditional_model.compress(y, indexes, loc=mu)
+    return [("z", z_string[0], quantization.symbols(z, side_model.quantization_offset)),
+            ("y", y_string[0], quantization.symbols(y, mu))]
+
+  def decompress_latents(self, strings, shapes, entropy_models, timer):
+    """Inverse of compress_latents: (y_hat for the synthesis, [symbols in file order])."""
+    side_model, conditional_model = entropy_models
+    with timer("entropy_decoding"):
+      z_hat = side_model.decompress(strings["z"][None], shapes["z"][:2])
+    with timer("h_s"):
+      mu, indexes = self.entropy_parameters(z_hat, training=False)
+    with timer("entropy_decoding"):
+      y_hat = conditional_model.decompress(strings["y"][None], indexes, loc=mu)
+    return y_hat, [quantization.symbols(z_hat, side_model.quantization_offset), quantization.symbols(y_hat, mu)]
+

@@ -1,0 +1,164 @@
+"""Models: every paper config trains, latent methods behave as specified, bad keys fail clearly."""
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common import config_utils, experiment, quantization
+from common.image_utils import read_image, to_model_input
+from factorized.models import Model as FactorizedModel
+from mshyper.models import Model as HyperModel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Width overrides that keep every architecture intact but make it cheap.
+SMALL = {
+    "ElicAnalysis": {"channels": (16, 16, 16, 32)},
+    "MBT2018Analysis": {"channels_base": 16, "output_channels": 32},
+    "MBT2018Synthesis": {"channels_base": 16},
+    "BLS2017Analysis": {"num_filters": 16}, "BLS2017Synthesis": {"num_filters": 16},
+    "CNNAnalysis": {"channels_base": 16, "output_channels": 32},
+}
+PAPER_CONFIGS = [("factorized", "bls2017"), ("mshyper", "mbt2018"), ("mshyper", "jpegl"),
+                 ("mshyper", "two_layer_syn"), ("mshyper", "two_layer_syn2"),
+                 ("mshyper", "quickstart"), ("factorized", "quickstart")]
+MODELS = {"factorized": FactorizedModel, "mshyper": HyperModel}
+
+
+def photo_crops(size=64, count=2):
+  """Real photo crops from the embedded training photos, as a float batch."""
+  from configs import dataset_glob
+  paths = sorted(glob.glob(dataset_glob("embedded_train")))[:count]
+  return tf.stack([to_model_input(read_image(p)[100:100 + size, 100:100 + size]) for p in paths])
+
+
+def load_config(package, name):
+  module = config_utils.load_config_module(os.path.join(ROOT, package, "configs", name + ".py"))
+  return module, module.get_config()
+
+
+@pytest.mark.parametrize("package,name", PAPER_CONFIGS)
+def test_config_trains_two_steps(package, name):
+  module, config = load_config(package, name)
+  transforms = config.model_config.transform_config
+  for part in ("analysis", "synthesis"):
+    config_utils.apply_overrides(
+        config, {f"model_config.transform_config.{part}.{k}": v
+                 for k, v in SMALL.get(transforms[part].cls, {}).items()})
+  config_utils.apply_overrides(config, {"train_eval_config.num_steps": 100})
+  assert config.model_config.scheduled_num_steps == 100  # FieldReference follows num_steps.
+  assert len(module.get_hyper()) >= 3 and module.get_cfg_str(config)
+  model = experiment.build_model(MODELS[package], config.model_config)
+  x = photo_crops()
+  for _ in range(2):
+    metrics = model.train_step(x)
+  assert int(model.global_step) == 2
+  assert np.isfinite(float(metrics["loss"])) and float(metrics["bpp"]) > 0
+
+
+def test_paper_hyperparameters():
+  _, config = load_config("mshyper", "two_layer_syn")
+  assert config.train_data_config.batchsize == 8 and config.train_data_config.patchsize == 256
+  assert config.model_config.optimizer_config.learning_rate == 1e-4
+  assert config.model_config.optimizer_config.global_clipnorm == 1.0
+  module, _ = load_config("mshyper", "jpegl")
+  lambdas = sorted(h["model_config.rd_lambda"] for h in module.get_hyper())
+  assert lambdas == [0.00125, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08]
+  _, config = load_config("mshyper", "two_layer_syn2")
+  assert config.model_config.latent_config.method == "mixedq"
+  assert not config.model_config.offset_heuristic
+
+
+def test_schedules():
+  model = HyperModel(dict(analysis=dict(cls="CNNAnalysis", channels_base=8, output_channels=8),
+                          synthesis=dict(cls="JPEGLikeSynthesis")),
+                     scheduled_num_steps=1000, rd_lambda=0.005)
+  lr = model.learning_rate
+  assert float(lr(0)) == pytest.approx(1e-4 / 20)  # Linear warm-up over 2% = 20 steps.
+  assert float(lr(19)) == pytest.approx(1e-4) and float(lr(799)) == pytest.approx(1e-4)
+  assert float(lr(800)) == pytest.approx(1e-5)  # 10x drop after 80%.
+  assert float(model.rd_lambda_now(training=True)) == pytest.approx(0.05)  # 10x early.
+  model.optimizer.iterations.assign(200)
+  assert float(model.rd_lambda_now(training=True)) == pytest.approx(0.005)
+
+
+class _Prior:
+  """A fixed-location Gaussian entropy model to compare latent methods."""
+
+  def __init__(self):
+    import tensorflow_compression as tfc
+    self.model = tfc.LocationScaleIndexedEntropyModel(
+        tfc.NoisyNormal, 64, lambda i: tf.exp(i / 10.), coding_rank=1, compression=False)
+
+
+def test_mixedq_and_unoise_differ_as_specified():
+  tf.random.set_seed(0)
+  y = tf.random.normal((1000,)) * 3
+  loc = tf.random.normal((1000,))
+  coder = quantization.LatentCoder(_Prior().model, scale_indexes=tf.fill((1000,), 20.), loc=loc)
+  y_unoise, bits_unoise = quantization.quantize_latent(coder, y, "unoise", training=True)
+  y_mixed, bits_mixed = quantization.quantize_latent(coder, y, "mixedq", training=True)
+  # unoise: the synthesis sees y + U(-0.5, 0.5), off the quantization grid.
+  noise = (y_unoise - y).numpy()
+  assert np.all(np.abs(noise) <= 0.5) and noise.std() > 0.25
+  # mixedq: the synthesis sees round(y - mu) + mu, with a straight-through gradient ...
+  np.testing.assert_allclose(y_mixed, np.round(y - loc) + loc, atol=1e-5)
+  with tf.GradientTape() as tape:
+    tape.watch(y)
+    y_st, _ = quantization.quantize_latent(coder, y, "mixedq", training=True)
+  np.testing.assert_allclose(tape.gradient(y_st, y), np.ones(1000))
+  # ... while the rate of both is the noisy (differentiable) estimate: same distribution.
+  assert abs(float(bits_mixed) - float(bits_unoise)) < 0.05 * float(bits_unoise)
+  # At evaluation both hard-round.
+  y_eval, _ = quantization.quantize_latent(coder, y, "unoise", training=False)
+  np.testing.assert_allclose(y_eval, np.round(y - loc) + loc, atol=1e-5)
+
+
+def test_mixedq_turns_off_offset_heuristic():
+  transforms = dict(analysis=dict(cls="CNNAnalysis", channels_base=8, output_channels=8),
+                    synthesis=dict(cls="JPEGLikeSynthesis"))
+  assert not HyperModel(transforms, latent_config=dict(method="mixedq")).offset_heuristic
+  assert HyperModel(transforms, latent_config=dict(method="unoise")).offset_heuristic
+
+
+def test_sga_anneals_to_rounding():
+  tf.random.set_seed(0)
+  y = tf.random.normal((2000,)) * 2
+  soft = quantization.sga_round(y, tau=0.5).numpy()
+  assert np.all(soft >= np.floor(y) - 1e-5) and np.all(soft <= np.ceil(y) + 1e-5)
+  assert np.mean(np.abs(soft - np.round(soft))) > 0.01  # Relaxed: off the grid at tau=0.5.
+  hard = quantization.sga_round(y, tau=1e-4).numpy()
+  assert np.mean(np.isclose(hard, np.round(y.numpy()), atol=1e-3)) > 0.95
+
+
+def test_unknown_latent_method():
+  with pytest.raises(ValueError, match="Unknown latent method 'fuzzy'"):
+    HyperModel(dict(analysis=dict(cls="CNNAnalysis"), synthesis=dict(cls="JPEGLikeSynthesis")),
+               latent_config=dict(method="fuzzy"))
+
+
+def test_bad_config_keys_are_clear_errors():
+  _, config = load_config("mshyper", "quickstart")
+  with pytest.raises(KeyError, match=r"no key 'model_config.rd_lamda'.*rd_lambda"):
+    config_utils.apply_overrides(config, {"model_config.rd_lamda": 0.1})
+  with pytest.raises(KeyError, match="no key 'model_config.transform_config.analyze.cls'"):
+    config_utils.apply_overrides(config, {"model_config.transform_config.analyze.cls": "X"})
+  with config.unlocked():
+    config.model_config.bogus = 1
+  with pytest.raises(KeyError, match=r"\['bogus'\].*valid"):
+    experiment.build_model(HyperModel, config.model_config)
+  with pytest.raises(ValueError, match="Unknown optimizer_config key"):
+    HyperModel(dict(analysis=dict(cls="CNNAnalysis"), synthesis=dict(cls="JPEGLikeSynthesis")),
+               optimizer_config=dict(learning_rat=1e-3))
+
+
+def test_any_image_size():
+  model = HyperModel(dict(analysis=dict(cls="CNNAnalysis", channels_base=8, output_channels=8),
+                          synthesis=dict(cls="TwoLayerResSynthesis")))
+  assert model.downsample_factor == 64
+  for height, width in [(17, 9), (100, 75), (64, 64)]:
+    metrics, reconstruction = model.evaluate(tf.zeros((1, height, width, 3)))
+    assert reconstruction.shape == (1, height, width, 3) and reconstruction.dtype == np.uint8
+    assert ("msssim" in metrics) == (min(height, width) >= 11)

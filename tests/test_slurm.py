@@ -1,0 +1,235 @@
+"""launch.py / launch_eval.py: rendered scripts, --local, and sweeps on a real local Slurm cluster.
+
+The cluster tests use the `slurm_cluster` fixture (tests/slurm_cluster.py): 1 node, 2 CPUs,
+tasks of 1 CPU each with TensorFlow limited to one thread, so two tasks run at once.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slurm_cluster import ClusterError
+
+REPO = Path(__file__).resolve().parents[1]
+DUMMY_MAIN = "tests.slurm_dummy_main"
+QUICKSTART = REPO / "mshyper/configs/quickstart.py"
+ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+              "OMP_NUM_THREADS": "1"}
+SWEEP_CONFIG = """\
+import ml_collections
+
+
+def get_config():
+  return ml_collections.ConfigDict({{"model_config": {{"rd_lambda": 0.01}}}})
+
+
+def get_hyper():
+  return [{{"model_config.{key}": v}} for v in {lambdas}]
+
+
+def get_cfg_str(config):
+  return f"rd_lambda={{config.model_config.rd_lambda}}"
+"""
+
+
+def launcher_env(jobs_dir, base=None, **extra):
+  """A launcher's environment: `base` (default: os.environ without Slurm variables) without
+  NTC_SLURM_* resource defaults, plus NTC_SLURM_JOBS_DIR=jobs_dir and one TF thread per task."""
+  if base is None:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("SLURM_", "SBATCH_", "SRUN_", "SALLOC_"))}
+  env = {k: v for k, v in base.items() if not k.startswith("NTC_SLURM_")}
+  env.update(NTC_SLURM_JOBS_DIR=str(jobs_dir), **ONE_THREAD, **extra)
+  return env
+
+
+def run_launcher(script, *args, env):
+  return subprocess.run([sys.executable, str(REPO / script), *args], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=600)
+
+
+def write_sweep_config(path, lambdas, key="rd_lambda"):
+  path.write_text(SWEEP_CONFIG.format(lambdas=list(lambdas), key=key))
+  return path
+
+
+def submitted(jobs_dir):
+  """(job id, job dir, launch.json) of the one job submitted into `jobs_dir`."""
+  links = [p for p in jobs_dir.iterdir() if p.is_symlink()]
+  assert len(links) == 1, f"expected one <job id> link in {jobs_dir}: {list(jobs_dir.iterdir())}"
+  job_dir = links[0].resolve()
+  info = json.loads((job_dir / "launch.json").read_text())
+  assert info["job_id"] == links[0].name
+  return links[0].name, job_dir, info
+
+
+def task_logs(job_dir):
+  return "\n".join(f"--- {p.name}:\n{p.read_text(errors='replace')[-3000:]}"
+                   for p in sorted((job_dir / "logs").glob("*.out")))
+
+
+def wait_for_success(cluster, jobs_dir, launch, timeout_s):
+  """Waits for the job that `launch` (a finished launcher process) submitted into `jobs_dir`;
+  fails with the task logs unless every task completed with exit code 0."""
+  assert launch.returncode == 0, launch.stderr
+  job_id, job_dir, info = submitted(jobs_dir)
+  num_tasks = len(info["tasks"])
+  try:
+    records = cluster.wait_for_array(job_id, num_tasks, timeout_s)
+  except ClusterError as e:  # timeout or dead daemon: show what the tasks printed too
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  states = {t: (r["JobState"], r["ExitCode"]) for t, r in records.items()}
+  if any(state != ("COMPLETED", "0:0") for state in states.values()):
+    pytest.fail(f"array job {job_id} tasks (state, exit code): {states}\n{task_logs(job_dir)}",
+                pytrace=False)
+  return job_id, job_dir
+
+
+def test_launch_dry_run_renders_array_script(tmp_path):
+  config = write_sweep_config(tmp_path / "sweep.py", [0.04, 0.02, 0.01])
+  env = launcher_env(tmp_path / "jobs", NTC_SLURM_PARTITION="envpart")
+  out = run_launcher(
+      "launch.py", "--main", "mshyper.train", "--config", str(config), "--dry_run",
+      "--args", "--experiments_dir /x/exp --config.train_eval_config.num_steps=3",
+      "--sargs", "--qos=long", "--gres", "gpu:1", "--cpus_per_task", "3", "--mem", "2G",
+      "--time", "01:00:00", "--job_name", "myjob", "--setup", "source .venv/bin/activate",
+      env=env)
+  assert out.returncode == 0, out.stderr
+  script = out.stdout
+  lines = script.splitlines()
+  snapshot = next(l.split("--config ")[1].split()[0] for l in lines if l.startswith("srun"))
+  job_dir = Path(snapshot).parent
+  assert job_dir.parent == tmp_path / "jobs" and job_dir.name.endswith("-myjob")
+  assert Path(snapshot).name == "sweep.py"
+  for directive in ("--array=0-2", "--job-name=myjob", "--partition=envpart", "--gres=gpu:1",
+                    "--cpus-per-task=3", "--mem=2G", "--time=01:00:00", "--export=ALL",
+                    f"--chdir={REPO}", f"--output={job_dir}/logs/%A_%a.out"):
+    assert f"#SBATCH {directive}" in lines, directive
+  assert "source .venv/bin/activate" in lines
+  assert (f'srun --ntasks=1 --cpus-per-task=3 {sys.executable} -m mshyper.train --config '
+          f'{snapshot} --hid "$SLURM_ARRAY_TASK_ID" --experiments_dir /x/exp '
+          '--config.train_eval_config.num_steps=3') in lines
+  assert lines[0] == f"# sbatch --parsable --qos=long {job_dir}/job.sbatch"
+  assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+  assert not (tmp_path / "jobs").exists(), "a dry run must not write anything"
+
+
+def test_launch_eval_dry_run_reads_workdir_from_list(tmp_path):
+  for wid in range(2):
+    (tmp_path / f"exp/7/wid={wid}-run").mkdir(parents=True)
+  out = run_launcher("launch_eval.py", "--workdirs", str(tmp_path / "exp/7/wid=*"),
+                     "--dataset", str(REPO / "tests/*.py"), "--dry_run",
+                     env=launcher_env(tmp_path / "jobs"))
+  assert out.returncode == 0, out.stderr
+  lines = out.stdout.splitlines()
+  assert "#SBATCH --array=0-1" in lines
+  job_dir = Path(next(l for l in lines if l.startswith("#SBATCH --output=")).split("=")[1]).parents[1]
+  srun = next(l for l in lines if l.startswith("srun"))
+  assert " -m mshyper.eval --dataset " in srun
+  assert srun.endswith(
+      f'--workdir "$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {job_dir}/task_values.txt)"')
+
+
+@pytest.mark.parametrize("script,args,message", [
+    ("launch.py", ["--main", "m", "--config", "missing.py"], "Config file not found: missing.py"),
+    ("launch.py", ["--main", "m", "--config", "{empty_config}"], "non-empty list"),
+    ("launch.py", ["--main", "m", "--config", "{typo_config}"],
+     "config has no key 'model_config.rd_lambd'"),
+    ("launch_eval.py", ["--workdirs", "{tmp}/nothing*", "--dataset", "kodak"],
+     "No directories match"),
+    ("launch_eval.py", ["--workdirs", "{tmp}", "--dataset", "no_such_set"],
+     "Unknown dataset name 'no_such_set'"),
+])
+def test_launchers_reject_bad_input(tmp_path, script, args, message):
+  empty_config = write_sweep_config(tmp_path / "empty.py", [])
+  typo_config = write_sweep_config(tmp_path / "typo.py", [0.1], key="rd_lambd")
+  args = [a.format(tmp=tmp_path, empty_config=empty_config, typo_config=typo_config)
+          for a in args]
+  out = run_launcher(script, *args, "--dry_run", env=launcher_env(tmp_path / "jobs"))
+  assert out.returncode != 0
+  assert message in out.stderr
+
+
+def test_launch_local_runs_each_hid(tmp_path):
+  config = write_sweep_config(tmp_path / "sweep.py", [0.3, 0.2])
+  out = run_launcher("launch.py", "--main", DUMMY_MAIN, "--config", str(config), "--local",
+                     "--args", f"--out_dir {tmp_path}", env=launcher_env(tmp_path / "jobs"))
+  assert out.returncode == 0, out.stderr
+  for hid, rd_lambda in enumerate([0.3, 0.2]):
+    record = json.loads((tmp_path / f"hid={hid}.json").read_text())
+    assert record["hyper"] == {"model_config.rd_lambda": rd_lambda}
+    assert record["env"]["SLURM_ARRAY_JOB_ID"] is None
+  info = json.loads(next((tmp_path / "jobs").glob("*/launch.json")).read_text())
+  assert [t["run_name"] for t in info["sweep"]] == ["rd_lambda=0.3", "rd_lambda=0.2"]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_dummy_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
+  config = write_sweep_config(tmp_path / "sweep.py", [0.04, 0.02, 0.01])
+  train_jobs, eval_jobs = tmp_path / "train_jobs", tmp_path / "eval_jobs"
+  launch = run_launcher("launch.py", "--main", DUMMY_MAIN, "--config", str(config),
+                        "--args", f"--out_dir {tmp_path}", "--cpus_per_task", "1",
+                        "--mem", "100M", env=launcher_env(train_jobs, slurm_cluster.env))
+  write_sweep_config(config, [9, 9, 9])  # queued tasks must keep the submitted snapshot
+  job_id, job_dir = wait_for_success(slurm_cluster, train_jobs, launch, timeout_s=120)
+  for hid, rd_lambda in enumerate([0.04, 0.02, 0.01]):
+    record = json.loads((tmp_path / f"hid={hid}.json").read_text())
+    assert record["hyper"] == {"model_config.rd_lambda": rd_lambda}
+    assert record["cwd"] == str(REPO)
+    assert record["env"]["SLURM_ARRAY_JOB_ID"] == job_id
+    assert record["env"]["SLURM_ARRAY_TASK_ID"] == str(hid)
+    assert record["env"]["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert record["argv"][1:3] == ["--config", str(job_dir / "sweep.py")]
+
+  workdirs = [tmp_path / f"exp/{job_id}/wid={wid}-dummy" for wid in range(3)]
+  for workdir in workdirs:
+    workdir.mkdir(parents=True)
+  launch = run_launcher("launch_eval.py", "--main", DUMMY_MAIN,
+                        "--workdirs", str(tmp_path / f"exp/{job_id}/wid=*"),
+                        "--dataset", str(REPO / "tests/*.py"), "--cpus_per_task", "1",
+                        "--mem", "100M", env=launcher_env(eval_jobs, slurm_cluster.env))
+  wait_for_success(slurm_cluster, eval_jobs, launch, timeout_s=120)
+  for workdir in workdirs:
+    record = json.loads((workdir / "dummy_eval.json").read_text())
+    assert record["argv"][-2:] == ["--workdir", str(workdir)]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
+  from common import results
+
+  experiments = tmp_path / "experiments"
+  train_jobs, eval_jobs = tmp_path / "train_jobs", tmp_path / "eval_jobs"
+  launch = run_launcher(
+      "launch.py", "--main", "mshyper.train", "--config", str(QUICKSTART),
+      "--args", f"--experiments_dir {experiments} --config.train_eval_config.num_steps=3",
+      "--cpus_per_task", "1", "--mem", "1G", env=launcher_env(train_jobs, slurm_cluster.env))
+  job_id, job_dir = wait_for_success(slurm_cluster, train_jobs, launch, timeout_s=900)
+  sweep = json.loads((job_dir / "launch.json").read_text())["sweep"]
+  assert len(sweep) == 3, "the quickstart sweep should have 3 elements"
+  workdirs, rd_lambdas = [], []
+  for task in sweep:
+    workdir = experiments / job_id / f"wid={task['hid']}-{task['run_name']}"
+    assert workdir.is_dir(), f"{workdir} missing; {experiments}: {sorted(experiments.rglob('*'))}"
+    assert any(p.name == "checkpoint" or p.suffix == ".index" for p in workdir.rglob("*")), \
+        f"no checkpoint in {workdir}: {sorted(p.name for p in workdir.rglob('*'))}"
+    rd_lambdas.append(json.loads((workdir / "config.json").read_text())["model_config"]
+                      ["rd_lambda"])
+    workdirs.append(workdir)
+  assert len(set(rd_lambdas)) == 3, rd_lambdas
+
+  launch = run_launcher("launch_eval.py", "--workdirs", str(experiments / job_id / "wid=*"),
+                        "--dataset", "embedded_eval", "--cpus_per_task", "1", "--mem", "1G",
+                        env=launcher_env(eval_jobs, slurm_cluster.env))
+  wait_for_success(slurm_cluster, eval_jobs, launch, timeout_s=900)
+  for workdir in workdirs:
+    result_files = [p for p in workdir.rglob("*.json")
+                    if isinstance(results.read_json(p), list)]
+    assert result_files, f"no per-image results in {workdir}"
+    for path in result_files:
+      results.read_per_image(path)  # raises unless every record has the per-image fields
