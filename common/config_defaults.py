@@ -31,3 +31,36 @@ def make_config(analysis, synthesis, num_steps=1_800_000, rd_lambda=0.08, latent
       transform_config=dict(analysis=analysis, synthesis=synthesis, **(extra_transforms or {})),
       latent_config=dict(method=latent_method))
   return config
+
+
+def make_itinf_config(dataset="embedded_eval", num_steps=3000):
+  """Iterative inference on the latents of a trained run, with the paper's SGA settings.
+
+  Adam lr 5e-3, no warm-up, 10x drop after 90% of the steps, no gradient clipping;
+  tau(t) = min(tau_ub, max(tau_lb, tau_ub * exp(-tau_r * (t - tau_t0)))).
+  """
+  config = ml_collections.ConfigDict()
+  # center_crop None = full images (any size); max_images 0 = all.
+  config.data_config = dict(dataset=dataset, center_crop=ml_collections.FieldReference(
+      None, field_type=int), max_images=0)
+  config.itinf_config = dict(
+      # A training experiment dir (the run wid=warm_start_wid in it), workdir or checkpoint.
+      warm_start="", warm_start_wid=0, num_steps=num_steps, log_metrics_every_steps=100,
+      eval_every_steps=500, timing_repeats=1)
+  config.optimizer_config = dict(learning_rate=5e-3, reduce_lr_after=0.9, reduce_lr_factor=0.1,
+                                 warmup_until=0.0)
+  # method: sga, or unoise / ste / mixedq for comparison (tau_* only matter for sga).
+  config.latent_config = dict(method="sga", tau_r=5e-4, tau_ub=0.5, tau_lb=1e-8, tau_t0=200)
+  return config
+
+
+def quickstart_config():
+  """A small model with the paper's 2-layer residual synthesis that trains in minutes on 2 CPU
+  cores on the embedded photos (same code path as the paper configs)."""
+  return make_config(
+      analysis=dict(cls="CNNAnalysis", channels_base=64, output_channels=96),
+      synthesis=dict(cls="TwoLayerResSynthesis", channels=(12, 3), strides=(8, 2),
+                     kernel_sizes=(13, 5), activation_type="igdn", res_type="conv"),
+      num_steps=2000, rd_lambda=0.01, train_dataset="embedded_train",
+      val_dataset="embedded_eval", batchsize=4, patchsize=128, log_every=100,
+      checkpoint_every=500, eval_every=1000, learning_rate=3e-4)

@@ -1,5 +1,6 @@
 """Evaluation with real bitstreams: per-image rate (estimated and actual), distortion, timing
 and FLOPs, written as per-image JSON plus a CompressAI-format aggregate per experiment."""
+import fcntl
 import glob
 import os
 import statistics
@@ -38,12 +39,25 @@ def timed(fn, repeats):
   return result, statistics.median(seconds)
 
 
-def evaluate_image(coder, image, timing_repeats=1, flops_cache=None):
-  """One image through encode -> file bytes -> decode, with metrics; returns (record, recon)."""
+def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=None):
+  """One image through encode -> file bytes -> decode, with metrics.
+
+  `latents` (e.g. from iterative inference) are coded instead of the encoder's; enc_time_s is
+  then the time to quantize and range-code them.
+
+  Returns (record, uint8 reconstruction decoded from the file, file bytes).
+  """
   model = coder.model
   height, width = image.shape[:2]
-  estimated, _ = model.evaluate(image_utils.to_model_input(image)[None])
-  data, enc_time = timed(lambda: coder.encode(image), timing_repeats)
+  if latents is None:
+    estimated, _ = model.evaluate(image_utils.to_model_input(image)[None])
+    encode = lambda: coder.encode(image)
+  else:
+    _, estimated, _ = model.rd_terms(image_utils.to_model_input(image)[None], latents,
+                                     training=False)
+    estimated = {k: float(v) for k, v in estimated.items()}
+    encode = lambda: coder.encode_latents(latents, height, width)
+  data, enc_time = timed(encode, timing_repeats)
   stage_times = {stage: [] for stage in DECODE_STAGES}
 
   def decode():
@@ -102,7 +116,17 @@ def evaluate_workdir(coder, config, workdir, dataset, results_dir, timing_repeat
 
 
 def write_aggregate(folder, aggregate_path):
-  """CompressAI-format curve over every run evaluated in `folder` (one point per run)."""
+  """CompressAI-format curve over every run evaluated in `folder` (one point per run).
+
+  Runs of one sweep are evaluated concurrently (Slurm array tasks): a lock makes each rewrite
+  see every per-run file that was complete before it, so the last writer's aggregate has all.
+  """
+  with open(os.path.join(folder, ".aggregate.lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    _write_aggregate_locked(folder, aggregate_path)
+
+
+def _write_aggregate_locked(folder, aggregate_path):
   points = [results.read_per_image(p) for p in sorted(glob.glob(os.path.join(folder, "*.json")))
             if os.path.abspath(p) != os.path.abspath(aggregate_path)]
   curve = results.aggregate(points, os.path.basename(folder),

@@ -71,6 +71,24 @@ class NTCModel(tf.Module):
                                     **{k: self.latent_config[k] for k in keys
                                        if k in self.latent_config})
 
+  def latent_relaxation(self, method=None, tau=None):
+    """(latent method, SGA temperature) for decode_latents: the training ones unless given.
+
+    Iterative inference passes its own method, and a tau from its own step counter.
+    """
+    method = method or self.latent_method
+    if method == "sga" and tau is None:
+      tau = self.tau()
+    return method, tau
+
+  def freeze_quantization_offsets(self):
+    """Computes the entropy models' quantization offsets once, for many steps on fixed weights.
+
+    With the offset heuristic, TFC otherwise re-estimates a deep factorized prior's offset (an
+    iterative search) at every use: about 3x the time of an iterative inference step.
+    """
+    self.entropy_models = self.make_entropy_models(compression=False, fixed_offsets=True)
+
   def rd_lambda_now(self, training):
     if not training:
       return tf.constant(self.rd_lambda)
@@ -80,10 +98,14 @@ class NTCModel(tf.Module):
   def pad(self, x):
     return image_utils.pad_to_multiple(x, self.downsample_factor)
 
-  def rd_terms(self, x, latents, training):
-    """Loss and metrics of images x ([-0.5, 0.5], N x H x W x 3) coded through `latents`."""
+  def rd_terms(self, x, latents, training, method=None, tau=None, rd_lambda=None):
+    """Loss and metrics of images x ([-0.5, 0.5], N x H x W x 3) coded through `latents`.
+
+    Iterative inference overrides the latent method, SGA temperature and lambda (the training
+    ones follow the training step: tau annealing, lambda warm-up).
+    """
     height, width = tf.shape(x)[1], tf.shape(x)[2]
-    bits, x_hat = self.decode_latents(latents, training)
+    bits, x_hat = self.decode_latents(latents, training, method, tau)
     x_hat = image_utils.crop_to(x_hat, height, width)
     num_pixels = tf.cast(height * width, tf.float32)
     bpp = {f"bpp_{name}": tf.reduce_mean(b) / num_pixels for name, b in bits.items()}
@@ -94,7 +116,7 @@ class NTCModel(tf.Module):
       x_255 = tf.round(tf.clip_by_value((x + 0.5) * 255., 0., 255.))
       x_hat_255 = tf.round(tf.clip_by_value((x_hat + 0.5) * 255., 0., 255.))
     mse = tf.reduce_mean(tf.math.squared_difference(x_255, x_hat_255))
-    rd_lambda = self.rd_lambda_now(training)
+    rd_lambda = self.rd_lambda_now(training) if rd_lambda is None else tf.constant(rd_lambda)
     loss = total_bpp + rd_lambda * mse
     metrics = dict(loss=loss, bpp=total_bpp, mse=mse,
                    psnr=10. * tf.math.log(255. ** 2 / tf.maximum(mse, 1e-10)) / math.log(10.),

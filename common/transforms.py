@@ -219,11 +219,12 @@ class TwoLayerResSynthesis(tf.keras.Model):
       if strides[0] != 8:
         raise ValueError(f"res_type='d2s' upsamples by 8 (three depth-to-space x2); got "
                          f"strides[0]={strides[0]}.")
-      d2s = tf.keras.layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2))
+      def d2s():  # A new layer each time: Sequential drops repeated layer instances.
+        return tf.keras.layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2))
       self.res = tf.keras.Sequential([
-          d2s, _conv(192, 1, 1, activation=tf.nn.leaky_relu),
-          d2s, _conv(channels[0] * 4, 1, 1, activation=tf.nn.leaky_relu),
-          d2s])
+          d2s(), _conv(192, 1, 1, activation=tf.nn.leaky_relu),
+          d2s(), _conv(channels[0] * 4, 1, 1, activation=tf.nn.leaky_relu),
+          d2s()])
     else:
       raise ValueError(f"Unknown res_type {res_type!r}; valid: 'conv', 'd2s'.")
     self.out_conv = _conv_t(channels[1], kernel_sizes[1], strides[1])

@@ -27,20 +27,24 @@ class Model(ntc_model.NTCModel):
     self.entropy_models = self.make_entropy_models(compression=False)
     self._finish_init()
 
-  def make_entropy_models(self, compression):
-    """(model for y,); compression=True builds range-coding tables."""
+  def make_entropy_models(self, compression, fixed_offsets=False):
+    """(model for y,); compression=True builds range-coding tables.
+
+    fixed_offsets=True computes the quantization offset now, once, instead of at every use.
+    """
+    offset = (tfc.quantization_offset(self.prior)
+              if fixed_offsets and self.offset_heuristic else None)
     return (tfc.ContinuousBatchedEntropyModel(
         self.prior, coding_rank=CODING_RANK, compression=compression,
-        offset_heuristic=self.offset_heuristic),)
+        offset_heuristic=self.offset_heuristic, quantization_offset=offset),)
 
   def infer_latents(self, x_padded):
     return dict(y=self.analysis(x_padded))
 
-  def decode_latents(self, latents, training):
-    tau = self.tau() if self.latent_method == "sga" else None
+  def decode_latents(self, latents, training, method=None, tau=None):
+    method, tau = self.latent_relaxation(method, tau)
     y_hat, y_bits = quantization.quantize_latent(
-        quantization.LatentCoder(self.entropy_models[0]), latents["y"], self.latent_method,
-        training, tau)
+        quantization.LatentCoder(self.entropy_models[0]), latents["y"], method, training, tau)
     return dict(y=y_bits), self.synthesis(y_hat)
 
   def profiled_transforms(self, padded_image_shape):

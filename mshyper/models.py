@@ -50,11 +50,16 @@ class Model(ntc_model.NTCModel):
     self.entropy_models = self.make_entropy_models(compression=False)
     self._finish_init()
 
-  def make_entropy_models(self, compression):
-    """(side model for z, conditional model for y); compression=True builds range-coding tables."""
+  def make_entropy_models(self, compression, fixed_offsets=False):
+    """(side model for z, conditional model for y); compression=True builds range-coding tables.
+
+    fixed_offsets=True computes z's quantization offset now, once, instead of at every use.
+    """
+    offset = (tfc.quantization_offset(self.hyper_prior)
+              if fixed_offsets and self.offset_heuristic else None)
     side = tfc.ContinuousBatchedEntropyModel(
         self.hyper_prior, coding_rank=CODING_RANK, compression=compression,
-        offset_heuristic=self.offset_heuristic)
+        offset_heuristic=self.offset_heuristic, quantization_offset=offset)
     conditional = tfc.LocationScaleIndexedEntropyModel(
         tfc.NoisyNormal, NUM_SCALES, scale_fn, coding_rank=CODING_RANK, compression=compression)
     return side, conditional
@@ -76,15 +81,14 @@ class Model(ntc_model.NTCModel):
       indexes = tf.round(tf.clip_by_value(indexes, 0., NUM_SCALES - 1.))
     return mu, indexes
 
-  def decode_latents(self, latents, training):
+  def decode_latents(self, latents, training, method=None, tau=None):
     side_model, conditional_model = self.entropy_models
-    tau = self.tau() if self.latent_method == "sga" else None
+    method, tau = self.latent_relaxation(method, tau)
     z_hat, z_bits = quantization.quantize_latent(
-        quantization.LatentCoder(side_model), latents["z"], self.latent_method, training, tau)
+        quantization.LatentCoder(side_model), latents["z"], method, training, tau)
     mu, indexes = self.entropy_parameters(z_hat, training)
     y_coder = quantization.LatentCoder(conditional_model, scale_indexes=indexes, loc=mu)
-    y_hat, y_bits = quantization.quantize_latent(y_coder, latents["y"], self.latent_method,
-                                                 training, tau)
+    y_hat, y_bits = quantization.quantize_latent(y_coder, latents["y"], method, training, tau)
     return dict(y=y_bits, z=z_bits), self.synthesis(y_hat)
 
   def profiled_transforms(self, padded_image_shape):

@@ -66,9 +66,15 @@ def submitted(jobs_dir):
   return links[0].name, job_dir, info
 
 
-def task_logs(job_dir):
-  return "\n".join(f"--- {p.name}:\n{p.read_text(errors='replace')[-3000:]}"
-                   for p in sorted((job_dir / "logs").glob("*.out")))
+def task_logs(job_dir, head=2000, tail=4000):
+  """The task logs, each cut to its start and end (a traceback's first and last frames)."""
+  parts = []
+  for path in sorted((job_dir / "logs").glob("*.out")):
+    text = path.read_text(errors="replace")
+    if len(text) > head + tail:
+      text = f"{text[:head]}\n[... {len(text) - head - tail} characters ...]\n{text[-tail:]}"
+    parts.append(f"--- {path.name}:\n{text}")
+  return "\n".join(parts)
 
 
 def wait_for_success(cluster, jobs_dir, launch, timeout_s):
@@ -100,7 +106,8 @@ def test_launch_dry_run_renders_array_script(tmp_path):
   assert out.returncode == 0, out.stderr
   script = out.stdout
   lines = script.splitlines()
-  snapshot = next(l.split("--config ")[1].split()[0] for l in lines if l.startswith("srun"))
+  srun = next(line for line in lines if line.startswith("srun"))
+  snapshot = srun.split("--config ")[1].split()[0]
   job_dir = Path(snapshot).parent
   assert job_dir.parent == tmp_path / "jobs" and job_dir.name.endswith("-myjob")
   assert Path(snapshot).name == "sweep.py"
@@ -109,9 +116,9 @@ def test_launch_dry_run_renders_array_script(tmp_path):
                     f"--chdir={REPO}", f"--output={job_dir}/logs/%A_%a.out"):
     assert f"#SBATCH {directive}" in lines, directive
   assert "source .venv/bin/activate" in lines
-  assert (f'srun --ntasks=1 --cpus-per-task=3 {sys.executable} -m mshyper.train --config '
-          f'{snapshot} --hid "$SLURM_ARRAY_TASK_ID" --experiments_dir /x/exp '
-          '--config.train_eval_config.num_steps=3') in lines
+  assert srun == (f'srun --ntasks=1 --cpus-per-task=3 {sys.executable} -m mshyper.train '
+                  f'--config {snapshot} --hid "$SLURM_ARRAY_TASK_ID" --experiments_dir /x/exp '
+                  '--config.train_eval_config.num_steps=3')
   assert lines[0] == f"# sbatch --parsable --qos=long {job_dir}/job.sbatch"
   assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
   assert not (tmp_path / "jobs").exists(), "a dry run must not write anything"
@@ -126,8 +133,9 @@ def test_launch_eval_dry_run_reads_workdir_from_list(tmp_path):
   assert out.returncode == 0, out.stderr
   lines = out.stdout.splitlines()
   assert "#SBATCH --array=0-1" in lines
-  job_dir = Path(next(l for l in lines if l.startswith("#SBATCH --output=")).split("=")[1]).parents[1]
-  srun = next(l for l in lines if l.startswith("srun"))
+  output = next(line for line in lines if line.startswith("#SBATCH --output="))
+  job_dir = Path(output.split("=", 1)[1]).parents[1]
+  srun = next(line for line in lines if line.startswith("srun"))
   assert " -m mshyper.eval --dataset " in srun
   assert srun.endswith(
       f'--workdir "$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {job_dir}/task_values.txt)"')
@@ -201,13 +209,16 @@ def test_dummy_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
-  from common import results
+  import tensorflow as tf
+
+  from common import eval_lib, results, train_lib
 
   experiments = tmp_path / "experiments"
   train_jobs, eval_jobs = tmp_path / "train_jobs", tmp_path / "eval_jobs"
   launch = run_launcher(
       "launch.py", "--main", "mshyper.train", "--config", str(QUICKSTART),
-      "--args", f"--experiments_dir {experiments} --config.train_eval_config.num_steps=3",
+      "--args", f"--experiments_dir {experiments} --config.train_eval_config.num_steps=3 "
+      "--config.val_data_config.max_images=1",
       "--cpus_per_task", "1", "--mem", "1G", env=launcher_env(train_jobs, slurm_cluster.env))
   job_id, job_dir = wait_for_success(slurm_cluster, train_jobs, launch, timeout_s=900)
   sweep = json.loads((job_dir / "launch.json").read_text())["sweep"]
@@ -216,20 +227,22 @@ def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
   for task in sweep:
     workdir = experiments / job_id / f"wid={task['hid']}-{task['run_name']}"
     assert workdir.is_dir(), f"{workdir} missing; {experiments}: {sorted(experiments.rglob('*'))}"
-    assert any(p.name == "checkpoint" or p.suffix == ".index" for p in workdir.rglob("*")), \
-        f"no checkpoint in {workdir}: {sorted(p.name for p in workdir.rglob('*'))}"
-    rd_lambdas.append(json.loads((workdir / "config.json").read_text())["model_config"]
-                      ["rd_lambda"])
+    latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(str(workdir)))
+    assert latest and latest.endswith("-3"), f"{workdir}: latest checkpoint {latest}"
+    rd_lambda = json.loads((workdir / "config.json").read_text())["model_config"]["rd_lambda"]
+    assert rd_lambda == task["overrides"]["model_config.rd_lambda"], (workdir, rd_lambda)
+    rd_lambdas.append(rd_lambda)
     workdirs.append(workdir)
   assert len(set(rd_lambdas)) == 3, rd_lambdas
 
+  results_dir = tmp_path / "results"
   launch = run_launcher("launch_eval.py", "--workdirs", str(experiments / job_id / "wid=*"),
-                        "--dataset", "embedded_eval", "--cpus_per_task", "1", "--mem", "1G",
+                        "--dataset", "embedded_eval",
+                        "--args", f"--results_dir {results_dir} --max_images 1",
+                        "--cpus_per_task", "1", "--mem", "1G",
                         env=launcher_env(eval_jobs, slurm_cluster.env))
   wait_for_success(slurm_cluster, eval_jobs, launch, timeout_s=900)
-  for workdir in workdirs:
-    result_files = [p for p in workdir.rglob("*.json")
-                    if isinstance(results.read_json(p), list)]
-    assert result_files, f"no per-image results in {workdir}"
-    for path in result_files:
-      results.read_per_image(path)  # raises unless every record has the per-image fields
+  for workdir, rd_lambda in zip(workdirs, rd_lambdas):
+    per_image_path, _ = eval_lib.result_paths(str(results_dir), "embedded_eval", str(workdir))
+    records = results.read_per_image(per_image_path)  # checks the per-image fields
+    assert {r["rd_lambda"] for r in records} == {rd_lambda}

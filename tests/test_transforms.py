@@ -54,6 +54,11 @@ def test_config_dict_with_lists_and_configdict():
   assert layer(tf.zeros((1, 2, 2, 8))).shape == (1, 32, 32, 3)
 
 
+def test_two_layer_res_synthesis_d2s_residual():
+  layer = transforms.build_transform(dict(cls="TwoLayerResSynthesis", res_type="d2s"))
+  assert layer(tf.zeros((1, 3, 5, 24))).shape == (1, 48, 80, 3)
+
+
 def test_unknown_class_lists_valid_ones():
   with pytest.raises(ValueError, match="Unknown transform class 'Nope'.*JPEGLikeSynthesis"):
     transforms.build_transform({"cls": "Nope"})

@@ -1,0 +1,414 @@
+"""Decode speed of the shallow decoders vs. Minnen 2018 and classic codecs, on one 768x512 photo.
+
+  python -m benchmarks.decode_speed [--repeats 10] [--image PATH] [--out FILE.json]
+
+For the JPEG-like (mshyper/configs/jpegl.py), 2-layer (two_layer_syn.py) and Minnen 2018
+(mbt2018.py) models it times the real decoder (common.codec: file bytes -> uint8 image), split
+into entropy decoding, h_s and g_s, as the median of --repeats runs after --warmup untimed runs;
+once with 1 thread and once with all cores. FLOPs per module come from the TF profiler
+(common.profile_utils), so the achieved FLOP/s of g_s and h_s can be set against the machine's
+float32 matmul peak measured under the same thread setting. Pillow JPEG/WebP and AVIF (the
+common.bench codecs, single-threaded) decode the same photo at the rate closest to the neural
+files' for context. Prints a table and writes JSON (default results/benchmarks/decode_speed.json).
+
+Weights: no trained paper-size models exist here (the ELIC analysis takes days to train on a
+CPU), so models are built from the paper configs with a fixed-seed random initialization.
+g_s and h_s times do not depend on weight values, but entropy decoding time depends on the
+rate, so the analysis output y is scaled until the coded file is close to --target_bpp (bisection
+on the scale); the bpp actually used is reported per model.
+
+TF fixes its thread pools when it initializes, so each thread setting runs in a fresh
+subprocess of this script (--worker_threads), which writes its measurements to a JSON file.
+"""
+
+import argparse
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+import tensorflow as tf
+
+import configs
+from common import bench, codec, config_utils, data_lib, experiment, image_utils
+from common import profile_utils, results
+from mshyper import models as mshyper_models
+
+HEIGHT, WIDTH = 512, 768
+# Key -> (label, config file). Minnen 2018 last: ratios are taken against it.
+MODELS = {
+    "jpeg_like": ("JPEG-like syn.", "mshyper/configs/jpegl.py"),
+    "two_layer": ("2-layer syn.", "mshyper/configs/two_layer_syn.py"),
+    "mbt2018": ("Minnen 2018", "mshyper/configs/mbt2018.py"),
+}
+STAGES = ("entropy_decoding", "h_s", "g_s")
+CLASSIC_CODECS = ("jpeg420", "webp", "avif")
+MATMUL_SIZE = 2048
+# Hyper-latent spread for the rate calibration (see calibrated_file) and prior-fitting steps.
+Z_STD = 0.5
+FIT_STEPS = 300
+DEFAULT_OUT = os.path.join(configs.RESULTS_DIR, "benchmarks", "decode_speed.json")
+DESCRIPTION = (
+    "Decode wall time of one {h}x{w} photo ({image}). Neural decoders: the real file -> uint8 "
+    "decoder of common.codec, models built from the paper configs with fixed-seed RANDOM "
+    "weights (no trained paper-size models exist here). g_s/h_s times do not depend on weight "
+    "values; entropy decoding time depends on the rate, so each model's analysis output was "
+    "scaled to make the coded file close to {target} bpp: the bpp actually coded is reported "
+    "per model ('bpp'). Times: median of {repeats} runs after {warmup} warm-up runs. 'other' = "
+    "total minus the three stages (header parsing, checksums). FLOPs: TF profiler (a multiply-"
+    "add counts 2); achieved FLOP/s = module FLOPs / module time, against the float32 "
+    "{n}x{n} matmul peak measured with the same thread setting. Classic codecs: common.bench "
+    "settings, single-threaded libraries, at the sweep parameter whose bpp is closest to the "
+    "neural files' mean bpp.")
+
+
+def cpu_model():
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown"
+
+
+def benchmark_image(path=None):
+  """(uint8 768x512 photo, description of where it came from).
+
+  Default: the first data/eval24 photo if `make data` was run, else the embedded motorcycle
+  photo; either is scaled (Lanczos) to cover 768x512 and centre-cropped.
+  """
+  if path is None:
+    try:
+      path = data_lib.list_images("eval24")[0]
+    except ValueError:  # no `make data`; motorcycle (741x500) needs the least scaling
+      files = data_lib.list_images("embedded_eval")
+      path = next((p for p in files if "motorcycle" in p), files[0])
+  rgb = image_utils.read_image(path)
+  height, width = rgb.shape[:2]
+  note = os.path.relpath(path, configs.PROJECT_DIR)
+  if (height, width) != (HEIGHT, WIDTH):
+    scale = max(HEIGHT / height, WIDTH / width)
+    size = (max(WIDTH, round(width * scale)), max(HEIGHT, round(height * scale)))
+    resized = Image.fromarray(rgb).resize(size, Image.LANCZOS)
+    left, top = (size[0] - WIDTH) // 2, (size[1] - HEIGHT) // 2
+    rgb = np.asarray(resized.crop((left, top, left + WIDTH, top + HEIGHT)))
+    note += f" ({width}x{height}, Lanczos-scaled to {size[0]}x{size[1]}, centre-cropped)"
+  return rgb, note
+
+
+def median_time(fn, repeats, warmup):
+  """(median seconds, last result) of `repeats` calls after `warmup` untimed calls."""
+  for _ in range(warmup):
+    fn()
+  seconds, result = [], None
+  for _ in range(repeats):
+    start = time.perf_counter()
+    result = fn()
+    seconds.append(time.perf_counter() - start)
+  return statistics.median(seconds), result
+
+
+# ---------------------------------------------------------------- worker (one thread setting)
+
+
+def matmul_peak_flops(repeats, warmup):
+  """float32 FLOP/s of a large square matmul (2 n^3 FLOPs) with the current thread setting."""
+  a = tf.random.normal((MATMUL_SIZE, MATMUL_SIZE), seed=1)
+  b = tf.random.normal((MATMUL_SIZE, MATMUL_SIZE), seed=2)
+  seconds, _ = median_time(lambda: tf.linalg.matmul(a, b).numpy(), repeats, warmup)
+  return 2 * MATMUL_SIZE ** 3 / seconds
+
+
+def fit_hyper_prior(prior, z, steps=FIT_STEPS):
+  """Fits the deep factorized prior's density to hyper-latents z (noisy, as in training)."""
+  optimizer = tf.keras.optimizers.Adam(1e-2)
+
+  @tf.function
+  def step():
+    with tf.GradientTape() as tape:
+      noisy = z + tf.random.uniform(tf.shape(z), -0.5, 0.5)
+      loss = -tf.reduce_mean(prior.log_prob(noisy))
+    variables = prior.trainable_variables
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+  for _ in range(steps):
+    step()
+
+
+def calibrated_file(model, config, analysis, target_bpp, log):
+  """(codec, bitstream, stats) of latents whose statistics match the coder's (random) model.
+
+  A trained model codes latents its entropy model predicts well; random weights do not, so:
+  z is h_a(y) normalized to std Z_STD (mostly 0 and +-1 after rounding) and the hyper-prior
+  density is fitted to it; y = mu + sigma * u, with (mu, sigma) the entropy parameters that
+  h_s(z_hat) gives and u the analysis output of the photo normalized to std 1 (real image
+  structure). The log-scale bias of h_s's last layer is then bisected until the file is
+  near target_bpp.
+  """
+  z = model.hyper_analysis(analysis)
+  z = z * (Z_STD / tf.math.reduce_std(z))
+  fit_hyper_prior(model.hyper_prior, z)
+  coder = codec.Codec(model, config_utils.model_identity(config), step=0)
+  side_model, _ = coder.entropy_models
+  z_hat = side_model.decompress(side_model.compress(z), tf.shape(z)[1:3])
+  u = analysis / tf.math.reduce_std(analysis)
+  bias = model.hyper_synthesis.layers[-1].bias
+  channels = int(analysis.shape[-1])
+  if bias.shape != (2 * channels,):
+    raise ValueError(f"h_s's last layer has bias shape {bias.shape}, expected ({2 * channels},) "
+                     "(mean, log-scale).")
+  initial_bias = bias.numpy()
+
+  def encode(shift):
+    bias.assign(initial_bias + np.concatenate([np.zeros(channels), np.full(channels, shift)]))
+    mu, indexes = model.entropy_parameters(z_hat, training=False)
+    y = mu + mshyper_models.scale_fn(indexes) * u
+    data = coder.encode_latents(dict(y=y, z=z), HEIGHT, WIDTH)
+    zero_fraction = float(tf.reduce_mean(tf.cast(tf.round(y - mu) == 0, tf.float32)))
+    return data, 8 * len(data) / (HEIGHT * WIDTH), zero_fraction
+
+  low, high = -8.0, 8.0  # log-scale shift; the rate grows with the scales
+  best = None
+  for _ in range(30):
+    shift = (low + high) / 2
+    data, bpp, zero_fraction = encode(shift)
+    if best is None or abs(bpp - target_bpp) < abs(best[1] - target_bpp):
+      best = (data, bpp, shift, zero_fraction)
+    if abs(bpp - target_bpp) <= 0.02 * target_bpp:
+      break
+    low, high = (shift, high) if bpp < target_bpp else (low, shift)
+  data, bpp, shift, zero_fraction = best
+  encode(shift)  # the decoder must see the bias the file was written with
+  _, _, strings, _, _ = coder.parse(data)
+  stats = dict(bpp=bpp, file_bytes=len(data),
+               bpp_per_latent={k: 8 * len(v) / (HEIGHT * WIDTH) for k, v in strings.items()},
+               y_zero_symbol_fraction=zero_fraction, log_scale_shift=shift)
+  log(f"  calibrated: {len(data)} bytes, {bpp:.3f} bpp (z {stats['bpp_per_latent']['z']:.3f}), "
+      f"{100 * zero_fraction:.0f}% of y symbols zero")
+  return coder, data, stats
+
+
+def run_worker(args):
+  # Before the first TF op, which fixes the thread pools.
+  tf.config.threading.set_intra_op_parallelism_threads(args.worker_threads)
+  tf.config.threading.set_inter_op_parallelism_threads(args.worker_threads)
+  threads = args.worker_threads or os.cpu_count()
+
+  def log(text):
+    print(f"[{threads} thread{'s' * (threads > 1)}] {text}", flush=True)
+
+  image = image_utils.read_image(args.worker_image)
+  peak = matmul_peak_flops(args.repeats, args.warmup)
+  log(f"float32 {MATMUL_SIZE}x{MATMUL_SIZE} matmul peak: {peak / 1e9:.1f} GFLOP/s")
+  models = {}
+  for key, (label, config_path) in MODELS.items():
+    log(f"{label}: building {config_path} with random weights")
+    tf.keras.utils.set_random_seed(0)
+    config = config_utils.load_config_module(
+        os.path.join(configs.PROJECT_DIR, config_path)).get_config()
+    model = experiment.build_model(mshyper_models.Model, config.model_config)
+    analysis = model.analysis(image_utils.to_model_input(image)[None])
+    coder, data, stats = calibrated_file(model, config, analysis, args.target_bpp, log)
+    stage_times = {stage: [] for stage in STAGES}
+
+    def decode():
+      timer = codec.Timer()
+      decoded = coder.decode(data, timer)
+      for stage in STAGES:
+        stage_times[stage].append(timer.seconds[stage])
+      return decoded
+
+    total, decoded = median_time(decode, args.repeats, args.warmup)
+    if decoded.shape != image.shape:
+      raise RuntimeError(f"{label}: decoded {decoded.shape}, expected {image.shape}.")
+    seconds = {stage: statistics.median(times[args.warmup:])
+               for stage, times in stage_times.items()}
+    flops = {name: profile_utils.count_flops(layer, shape) for name, (layer, shape) in
+             model.profiled_transforms((1, HEIGHT, WIDTH, 3)).items() if name in ("g_s", "h_s")}
+    models[key] = dict(
+        label=label, config=config_path, **stats, decode_s=total, **{f"{stage}_s": seconds[stage] for stage in STAGES},
+        other_s=total - sum(seconds.values()),
+        **{f"{name}_flops": f for name, f in flops.items()},
+        **{f"{name}_flops_per_pixel": f / (HEIGHT * WIDTH) for name, f in flops.items()},
+        **{f"{name}_flops_per_s": flops[name] / seconds[name] for name in flops},
+        **{f"{name}_fraction_of_peak": flops[name] / seconds[name] / peak for name in flops},
+        g_s_params=profile_utils.count_params(model.synthesis))
+    log(f"  decode {1e3 * total:.1f} ms (entropy {1e3 * seconds['entropy_decoding']:.1f}, "
+        f"h_s {1e3 * seconds['h_s']:.1f}, g_s {1e3 * seconds['g_s']:.1f})")
+  result = dict(threads=threads,
+                intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+                inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
+                matmul_peak_flops_per_s=peak, models=models)
+  with open(args.worker_out, "w") as f:
+    json.dump(result, f)
+
+
+# ---------------------------------------------------------------- parent (all settings)
+
+
+def run_setting(threads, image_path, args):
+  """Runs one thread setting (0 = all cores) in a fresh process; returns its measurements."""
+  with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, "worker.json")
+    command = [sys.executable, "-m", "benchmarks.decode_speed", "--worker_threads", str(threads),
+               "--worker_image", image_path, "--worker_out", out, "--repeats", str(args.repeats),
+               "--warmup", str(args.warmup), "--target_bpp", str(args.target_bpp)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    if threads:
+      env["OMP_NUM_THREADS"] = str(threads)
+    code = subprocess.run(command, cwd=configs.PROJECT_DIR, env=env).returncode
+    if code != 0:
+      raise RuntimeError(f"The {threads or 'all'}-thread benchmark process failed (exit code "
+                         f"{code}): {' '.join(command)}")
+    with open(out) as f:
+      return json.load(f)
+
+
+def classic_decode_times(image, target_bpp, repeats, warmup):
+  """Each classic codec at its sweep parameter closest to target_bpp: bpp and decode time."""
+  rows = {}
+  for key in CLASSIC_CODECS:
+    codec = bench.CODECS[key]
+    files = [(param, bytes(codec.encode(image, param))) for param in codec.sweep]
+    param, data = min(files, key=lambda f: abs(8 * len(f[1]) / image[..., 0].size - target_bpp))
+    seconds, decoded = median_time(lambda: codec.decode(data, image.shape[:2]), repeats, warmup)
+    if np.asarray(decoded).shape != image.shape:
+      raise RuntimeError(f"{key}: decoded {np.asarray(decoded).shape}, expected {image.shape}.")
+    rows[key] = dict(label=codec.label, settings=codec.settings, param_name=codec.param_name,
+                     param=param, bpp=8 * len(data) / image[..., 0].size, decode_s=seconds)
+    print(f"{codec.label} {codec.param_name}={param}: {rows[key]['bpp']:.3f} bpp, decode "
+          f"{1e3 * seconds:.2f} ms", flush=True)
+  return rows
+
+
+def ratios(settings, classic):
+  """Decode-time ratios per thread setting: each decoder vs JPEG, shallow decoders vs MBT."""
+  jpeg = classic["jpeg420"]["decode_s"]
+  out = {}
+  for setting in settings:
+    models = setting["models"]
+    mbt = models["mbt2018"]
+    row = {f"{key}_vs_jpeg420": m["decode_s"] / jpeg for key, m in models.items()}
+    for key in ("jpeg_like", "two_layer"):
+      row[f"{key}_vs_mbt2018"] = models[key]["decode_s"] / mbt["decode_s"]
+      row[f"{key}_vs_mbt2018_g_s"] = models[key]["g_s_s"] / mbt["g_s_s"]
+      row[f"{key}_vs_mbt2018_decode_flops"] = (
+          (models[key]["g_s_flops"] + models[key]["h_s_flops"]) /
+          (mbt["g_s_flops"] + mbt["h_s_flops"]))
+    out[str(setting["threads"])] = row
+  return out
+
+
+def _achieved(model_row, module):
+  flops_per_s = model_row[f"{module}_flops_per_s"]
+  return f"{flops_per_s / 1e9:7.1f} ({100 * model_row[f'{module}_fraction_of_peak']:4.1f}%)"
+
+
+def format_table(report):
+  lines = [f"Decode of a {WIDTH}x{HEIGHT} photo: median of {report['repeats']} runs after "
+           f"{report['warmup']} warm-up; random-init weights, latents calibrated to "
+           f"~{report['target_bpp']} bpp (actual bpp per row)", ""]
+  header = (f"{'decoder':15s} {'thr':>3s} {'bpp':>5s} {'total ms':>9s} {'entropy':>8s} "
+            f"{'h_s':>7s} {'g_s':>7s} {'other':>6s} {'dec kFLOP/px':>12s} "
+            f"{'g_s GFLOP/s (peak%)':>20s} {'h_s GFLOP/s (peak%)':>20s} {'x JPEG':>7s}")
+  lines += [header, "-" * len(header)]
+  jpeg = report["classic"]["jpeg420"]["decode_s"]
+  for setting in report["settings"]:
+    for m in setting["models"].values():
+      decode_kflops = (m["g_s_flops_per_pixel"] + m["h_s_flops_per_pixel"]) / 1e3
+      lines.append(
+          f"{m['label']:15s} {setting['threads']:3d} {m['bpp']:5.3f} {1e3 * m['decode_s']:9.1f} "
+          f"{1e3 * m['entropy_decoding_s']:8.1f} {1e3 * m['h_s_s']:7.1f} {1e3 * m['g_s_s']:7.1f} "
+          f"{1e3 * m['other_s']:6.1f} {decode_kflops:12.2f} {_achieved(m, 'g_s'):>20s} "
+          f"{_achieved(m, 'h_s'):>20s} {m['decode_s'] / jpeg:7.1f}")
+  for c in report["classic"].values():
+    lines.append(f"{c['label']:15s} {1:3d} {c['bpp']:5.3f} {1e3 * c['decode_s']:9.2f}   "
+                 f"({c['param_name']}={c['param']})")
+  lines.append("")
+  lines.append("matmul peak (float32 %dx%d): %s" % (MATMUL_SIZE, MATMUL_SIZE, ", ".join(
+      f"{s['threads']} thread(s) {s['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s"
+      for s in report["settings"])))
+  for threads, row in report["ratios"].items():
+    lines.append(
+        f"{threads} thread(s): decode time vs Minnen 2018: JPEG-like "
+        f"{row['jpeg_like_vs_mbt2018']:.3f}x, 2-layer {row['two_layer_vs_mbt2018']:.3f}x "
+        f"(g_s alone {row['jpeg_like_vs_mbt2018_g_s']:.3f}x / {row['two_layer_vs_mbt2018_g_s']:.3f}x;"
+        f" decode FLOPs {row['jpeg_like_vs_mbt2018_decode_flops']:.3f}x / "
+        f"{row['two_layer_vs_mbt2018_decode_flops']:.3f}x)")
+  return "\n".join(lines)
+
+
+def run(args):
+  image, image_note = benchmark_image(args.image)
+  all_threads = os.cpu_count()
+  settings = []
+  with tempfile.TemporaryDirectory() as tmp:
+    image_path = os.path.join(tmp, "image.png")
+    image_utils.write_png(image_path, image)
+    for threads in (1, 0) if all_threads > 1 else (1,):
+      print(f"== {threads or all_threads} thread(s) ==", flush=True)
+      settings.append(run_setting(threads, image_path, args))
+  neural_bpp = float(np.mean([m["bpp"] for s in settings for m in s["models"].values()]))
+  print("== classic codecs (single-threaded) ==", flush=True)
+  classic = classic_decode_times(image, neural_bpp, args.repeats, args.warmup)
+  report = dict(
+      name="decode_speed",
+      description=DESCRIPTION.format(h=HEIGHT, w=WIDTH, image=image_note,
+                                     target=args.target_bpp, repeats=args.repeats,
+                                     warmup=args.warmup, n=MATMUL_SIZE),
+      image=image_note, height=HEIGHT, width=WIDTH, repeats=args.repeats, warmup=args.warmup,
+      target_bpp=args.target_bpp, weights="random initialization (tf.keras seed 0)",
+      machine=dict(cpu=cpu_model(), cpu_count=all_threads, python=platform.python_version(),
+                   tensorflow=tf.__version__,
+                   tensorflow_compression=importlib.metadata.version("tensorflow-compression")),
+      settings=settings, classic=classic, ratios=ratios(settings, classic))
+  table = format_table(report)
+  report["table"] = table.splitlines()
+  results.write_json(args.out, report)
+  print(table)
+  print(f"wrote {args.out}")
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(prog="python -m benchmarks.decode_speed",
+                                   description=__doc__.split("\n\n")[0])
+  parser.add_argument("--image", default=None,
+                      help="photo to scale/crop to 768x512 (default: first data/eval24 PNG, "
+                      "else the embedded motorcycle photo)")
+  parser.add_argument("--repeats", type=int, default=10, help="timed runs (median reported)")
+  parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
+  parser.add_argument("--target_bpp", type=float, default=0.5,
+                      help="rate the random-weight latents are scaled to (bits per pixel)")
+  parser.add_argument("--out", default=DEFAULT_OUT, help="JSON file to write")
+  # Internal: one thread setting in a fresh process (0 = TF default, all cores).
+  parser.add_argument("--worker_threads", type=int, default=None, help=argparse.SUPPRESS)
+  parser.add_argument("--worker_image", help=argparse.SUPPRESS)
+  parser.add_argument("--worker_out", help=argparse.SUPPRESS)
+  args = parser.parse_args(argv)
+  if args.repeats < 1 or args.warmup < 0:
+    parser.error("--repeats must be >= 1 and --warmup >= 0")
+  if args.target_bpp <= 0:
+    parser.error("--target_bpp must be > 0")
+  if args.worker_threads is not None:
+    run_worker(args)
+    return 0
+  try:
+    run(args)
+  except (ValueError, FileNotFoundError) as e:  # bad --image: missing, corrupt, no photos
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

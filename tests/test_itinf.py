@@ -1,0 +1,185 @@
+"""Iterative inference: SGA lowers the R-D loss of a real photo, its file decodes bit-exact."""
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common import codec, config_utils, experiment, image_utils, itinf_lib, results, schedule
+from common.config_defaults import make_itinf_config
+from common.data_lib import list_images
+from factorized.models import Model as FactorizedModel
+from mshyper.models import Model as HyperModel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+CROP = 128
+# The paper's schedule (3000 steps) compressed 12x: same learning-rate drop point and final tau.
+SHORT_SCHEDULE = {"itinf_config.num_steps": 250, "latent_config.tau_r": 6e-3,
+                  "latent_config.tau_t0": 17}
+
+
+def mse_from_psnr(psnr):
+  return 255. ** 2 / 10 ** (psnr / 10)
+
+
+def photo_crop(size):
+  image = image_utils.read_image(list_images("embedded_eval")[0])
+  top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+  return image[top:top + size, left:left + size]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """(experiments dir, training workdir) of a tiny quickstart hyperprior, run wid=1."""
+  experiments = str(tmp_path_factory.mktemp("experiments"))
+  subprocess.run([sys.executable, "-m", "mshyper.train", "--config",
+                  os.path.join(ROOT, "mshyper", "configs", "quickstart.py"), "--hid", "1",
+                  "--experiments_dir", experiments, "--xid", "train",
+                  "--config.train_eval_config.num_steps=200",
+                  "--config.train_eval_config.checkpoint_every_steps=200",
+                  "--config.train_eval_config.eval_every_steps=200",
+                  "--config.train_data_config.patchsize=64"],
+                 cwd=ROOT, env=ENV, check=True, capture_output=True)
+  workdir, = glob.glob(os.path.join(experiments, "train", "wid=1-*"))
+  return experiments, workdir
+
+
+@pytest.fixture(scope="module")
+def coder(trained):
+  return codec.load_codec(trained[1], HyperModel)
+
+
+@pytest.mark.slow
+def test_sga_lowers_rd_loss_and_its_file_decodes_bit_exact(trained, coder, tmp_path):
+  experiments, train_workdir = trained
+  results_dir = str(tmp_path / "results")
+  overrides = {"data_config.center_crop": CROP, "data_config.max_images": 1,
+               "itinf_config.log_metrics_every_steps": 50, "itinf_config.eval_every_steps": 125,
+               **SHORT_SCHEDULE}
+  result = subprocess.run(
+      [sys.executable, "-m", "mshyper.itinf", "--config",
+       os.path.join(ROOT, "mshyper", "configs", "itinf.py"), "--hid", "1",
+       "--experiments_dir", experiments, "--xid", "itinf", "--results_dir", results_dir,
+       f"--config.itinf_config.warm_start={os.path.join(experiments, 'train')}",
+       *(f"--config.{k}={v}" for k, v in overrides.items())],
+      cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+
+  run = os.path.basename(train_workdir)
+  per_image = os.path.join(results_dir, f"embedded_eval-crop{CROP}", "train+sga", f"{run}+sga.json")
+  record, = results.read_per_image(per_image)
+  aggregate = results.read_json(os.path.join(os.path.dirname(per_image), "aggregate.json"))
+  assert aggregate["name"] == "train+sga" and aggregate["results"]["bpp"] == [record["bpp_actual"]]
+  print(json.dumps({k: record[k] for k in (
+      "rd_loss", "amortized_rd_loss", "bpp_actual", "amortized_bpp_actual", "psnr",
+      "amortized_psnr", "itinf_steps_per_sec")}))
+  # R-D loss with hard-rounded latents (evaluation mode, estimated bits): lower after SGA ...
+  assert record["rd_loss"] < 0.97 * record["amortized_rd_loss"]
+  # ... and with the actual bits of the two files and their decoded pixels.
+  rd_lambda = record["rd_lambda"]
+  actual = record["bpp_actual"] + rd_lambda * mse_from_psnr(record["psnr"])
+  amortized = record["amortized_bpp_actual"] + rd_lambda * mse_from_psnr(record["amortized_psnr"])
+  assert actual < amortized
+  assert record["enc_time_s"] > record["itinf_time_s"] > 0 and record["itinf_steps_per_sec"] > 0
+  assert record["dec_time_g_s_s"] > 0 and record["flops_per_pixel_decode"] > 0
+
+  # Logs: progress lines, TensorBoard, R-D over steps in JSONL (before, during, after).
+  itinf_workdir = record["itinf_workdir"]
+  assert "steps/s | ETA" in open(os.path.join(itinf_workdir, "itinf.log")).read()
+  image_dir = os.path.join(itinf_workdir, "images", record["instance_id"])
+  assert glob.glob(os.path.join(image_dir, "events.out.tfevents.*"))
+  lines = [json.loads(line) for line in open(os.path.join(image_dir, "metrics.jsonl"))]
+  assert [r["step"] for r in lines if "val/loss" in r] == [0, 125, 250]
+  assert any("train/tau" in r and "train/steps_per_sec" in r for r in lines)
+
+  # The file decodes to exactly the reconstruction of the hard-rounded optimized latents.
+  with np.load(os.path.join(image_dir, "latents.npz")) as saved:
+    latents = {name: tf.constant(saved[name]) for name in saved.files}
+  with open(os.path.join(image_dir, "bitstream.ntc"), "rb") as f:
+    data = f.read()
+  assert 8 * len(data) / CROP ** 2 == record["bpp_actual"]
+  x = image_utils.to_model_input(photo_crop(CROP))[None]
+  _, metrics, x_hat = coder.model.rd_terms(x, latents, training=False)
+  np.testing.assert_array_equal(coder.decode(data), image_utils.from_model_output(x_hat)[0])
+  assert float(metrics["loss"]) == pytest.approx(record["rd_loss"], rel=1e-5)
+
+  # A rerun reuses the finished image instead of optimizing it again.
+  config = config_utils.apply_overrides(make_itinf_config(), overrides)
+  stamp = os.path.getmtime(os.path.join(image_dir, "latents.npz"))
+  rerun = itinf_lib.run(coder, config, itinf_workdir, train_workdir, results_dir)
+  assert results.read_per_image(rerun) == [record]
+  assert os.path.getmtime(os.path.join(image_dir, "latents.npz")) == stamp
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["unoise", "ste"])
+def test_alternative_latent_methods_lower_rd_loss(coder, method):
+  coder.model.freeze_quantization_offsets()
+  image = photo_crop(64)
+  config = make_itinf_config()
+  optimization = itinf_lib.LatentOptimization(
+      coder.model, image_utils.to_model_input(image)[None], coder.latents(image), 80,
+      dict(config.latent_config.to_dict(), method=method), config.optimizer_config.to_dict())
+  before = optimization.evaluate()["loss"]
+  for _ in range(80):
+    metrics = optimization.step()
+  assert "tau" not in metrics
+  assert optimization.evaluate()["loss"] < before
+
+
+def test_schedule_and_sga_on_a_factorized_model():
+  tf.random.set_seed(0)
+  config = config_utils.load_config_module(
+      os.path.join(ROOT, "factorized", "configs", "quickstart.py")).get_config()
+  model = experiment.build_model(FactorizedModel, config.model_config)
+  model.freeze_quantization_offsets()
+  image = photo_crop(64)
+  x = image_utils.to_model_input(image)[None]
+  itinf = make_itinf_config()
+  optimization = itinf_lib.LatentOptimization(
+      model, x, model.infer_latents(model.pad(x)), itinf.itinf_config.num_steps,
+      itinf.latent_config.to_dict(), itinf.optimizer_config.to_dict())
+  # SPEC: Adam lr 5e-3, no warm-up, 10x drop after 90% of 3000 steps.
+  assert [float(optimization.learning_rate(s)) for s in (0, 2699, 2700)] == pytest.approx(
+      [5e-3, 5e-3, 5e-4])
+  before = optimization.evaluate()["loss"]
+  taus = [float(optimization.step()["tau"]) for _ in range(30)]
+  # SPEC: tau(t) = min(0.5, max(1e-8, 0.5 exp(-5e-4 (t - 200)))), t from 0 per image.
+  assert taus == pytest.approx([0.5] * 30)
+  assert float(schedule.sga_temperature(1200, **{
+      k: v for k, v in itinf.latent_config.items() if k != "method"})) == pytest.approx(
+          0.5 * math.exp(-0.5))
+  assert optimization.evaluate()["loss"] < before
+  assert int(model.global_step) == 0  # The model's own training step is untouched.
+
+
+def test_bad_itinf_settings_are_clear_errors(tmp_path):
+  with pytest.raises(ValueError, match="warm_start is not set"):
+    itinf_lib.resolve_warm_start("", 0)
+  with pytest.raises(FileNotFoundError, match="No checkpoint found"):
+    itinf_lib.resolve_warm_start(str(tmp_path / "nope"), 3)
+  model = HyperModel(dict(analysis=dict(cls="CNNAnalysis", channels_base=8, output_channels=8),
+                          synthesis=dict(cls="JPEGLikeSynthesis")))
+  x = tf.zeros((1, 64, 64, 3))
+  config = make_itinf_config()
+  for latent_config, message in ((dict(method="fuzzy"), "Unknown itinf latent method 'fuzzy'"),
+                                 (dict(method="sga", tau_rr=1.), r"\['tau_rr'\]")):
+    with pytest.raises(ValueError, match=message):
+      itinf_lib.LatentOptimization(model, x, model.infer_latents(x), 10, latent_config,
+                                   config.optimizer_config.to_dict())
+  config.itinf_config.eval_every_steps = 0
+  with pytest.raises(ValueError, match="eval_every_steps must be at least 1"):
+    itinf_lib.run(None, config, str(tmp_path), str(tmp_path / "train"), str(tmp_path))
+  config.itinf_config.eval_every_steps = 500
+  # A workdir keeps one itinf run: other settings there would mix up reused per-image results.
+  itinf_lib.check_run_record(str(tmp_path), config, str(tmp_path / "train"), 100)
+  itinf_lib.check_run_record(str(tmp_path), config, str(tmp_path / "train"), 100)
+  config.optimizer_config.learning_rate = 1e-3
+  with pytest.raises(ValueError, match="holds another itinf run"):
+    itinf_lib.check_run_record(str(tmp_path), config, str(tmp_path / "train"), 100)
