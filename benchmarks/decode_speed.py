@@ -236,7 +236,8 @@ def run_worker(args):
     flops = {name: profile_utils.count_flops(layer, shape) for name, (layer, shape) in
              model.profiled_transforms((1, HEIGHT, WIDTH, 3)).items() if name in ("g_s", "h_s")}
     models[key] = dict(
-        label=label, config=config_path, **stats, decode_s=total, **{f"{stage}_s": seconds[stage] for stage in STAGES},
+        label=label, config=config_path, **stats, decode_s=total,
+        **{f"{stage}_s": seconds[stage] for stage in STAGES},
         other_s=total - sum(seconds.values()),
         **{f"{name}_flops": f for name, f in flops.items()},
         **{f"{name}_flops_per_pixel": f / (HEIGHT * WIDTH) for name, f in flops.items()},
@@ -266,27 +267,31 @@ def run_setting(threads, image_path, args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     if threads:
       env["OMP_NUM_THREADS"] = str(threads)
+    load_before = os.getloadavg()[0]
     code = subprocess.run(command, cwd=configs.PROJECT_DIR, env=env).returncode
     if code != 0:
       raise RuntimeError(f"The {threads or 'all'}-thread benchmark process failed (exit code "
                          f"{code}): {' '.join(command)}")
     with open(out) as f:
-      return json.load(f)
+      # Other processes' load distorts timings; recorded so readers can judge them.
+      return dict(json.load(f), load_average_1min=[load_before, os.getloadavg()[0]])
 
 
 def classic_decode_times(image, target_bpp, repeats, warmup):
   """Each classic codec at its sweep parameter closest to target_bpp: bpp and decode time."""
+  pixels = image.shape[0] * image.shape[1]
   rows = {}
   for key in CLASSIC_CODECS:
-    codec = bench.CODECS[key]
-    files = [(param, bytes(codec.encode(image, param))) for param in codec.sweep]
-    param, data = min(files, key=lambda f: abs(8 * len(f[1]) / image[..., 0].size - target_bpp))
-    seconds, decoded = median_time(lambda: codec.decode(data, image.shape[:2]), repeats, warmup)
+    classic = bench.CODECS[key]
+    files = [(param, bytes(classic.encode(image, param))) for param in classic.sweep]
+    param, data = min(files, key=lambda f: abs(8 * len(f[1]) / pixels - target_bpp))
+    seconds, decoded = median_time(lambda: classic.decode(data, image.shape[:2]), repeats, warmup)
     if np.asarray(decoded).shape != image.shape:
       raise RuntimeError(f"{key}: decoded {np.asarray(decoded).shape}, expected {image.shape}.")
-    rows[key] = dict(label=codec.label, settings=codec.settings, param_name=codec.param_name,
-                     param=param, bpp=8 * len(data) / image[..., 0].size, decode_s=seconds)
-    print(f"{codec.label} {codec.param_name}={param}: {rows[key]['bpp']:.3f} bpp, decode "
+    rows[key] = dict(label=classic.label, settings=classic.settings,
+                     param_name=classic.param_name, param=param, bpp=8 * len(data) / pixels,
+                     decode_s=seconds)
+    print(f"{classic.label} {classic.param_name}={param}: {rows[key]['bpp']:.3f} bpp, decode "
           f"{1e3 * seconds:.2f} ms", flush=True)
   return rows
 
@@ -335,15 +340,18 @@ def format_table(report):
     lines.append(f"{c['label']:15s} {1:3d} {c['bpp']:5.3f} {1e3 * c['decode_s']:9.2f}   "
                  f"({c['param_name']}={c['param']})")
   lines.append("")
-  lines.append("matmul peak (float32 %dx%d): %s" % (MATMUL_SIZE, MATMUL_SIZE, ", ".join(
-      f"{s['threads']} thread(s) {s['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s"
-      for s in report["settings"])))
+  for s in report["settings"]:
+    lines.append(f"{s['threads']} thread(s): float32 {MATMUL_SIZE}x{MATMUL_SIZE} matmul peak "
+                 f"{s['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s; machine load (1-min "
+                 f"average) before/after {s['load_average_1min'][0]:.1f}/"
+                 f"{s['load_average_1min'][1]:.1f}")
   for threads, row in report["ratios"].items():
     lines.append(
         f"{threads} thread(s): decode time vs Minnen 2018: JPEG-like "
         f"{row['jpeg_like_vs_mbt2018']:.3f}x, 2-layer {row['two_layer_vs_mbt2018']:.3f}x "
-        f"(g_s alone {row['jpeg_like_vs_mbt2018_g_s']:.3f}x / {row['two_layer_vs_mbt2018_g_s']:.3f}x;"
-        f" decode FLOPs {row['jpeg_like_vs_mbt2018_decode_flops']:.3f}x / "
+        f"(g_s alone {row['jpeg_like_vs_mbt2018_g_s']:.3f}x / "
+        f"{row['two_layer_vs_mbt2018_g_s']:.3f}x; decode FLOPs "
+        f"{row['jpeg_like_vs_mbt2018_decode_flops']:.3f}x / "
         f"{row['two_layer_vs_mbt2018_decode_flops']:.3f}x)")
   return "\n".join(lines)
 

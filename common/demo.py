@@ -38,10 +38,11 @@ BASELINES = ("jpeg420", "webp")
 ANCHOR = "jpeg420"
 MODEL_LABEL = "ours: quickstart 2-layer syn."
 NUM_STAGES = 5
+NAME_WIDTH = 42
 
 
-def stage(number, text):
-  logging.info("=== [demo %d/%d] %s", number, NUM_STAGES, text)
+def stage(number, text, start):
+  logging.info("=== [demo %d/%d, %.0f s] %s", number, NUM_STAGES, time.time() - start, text)
 
 
 def checkpoint_step(workdir):
@@ -123,6 +124,7 @@ def evaluate_sweep(runs, results_dir):
     config, _ = experiment.load_run(workdir, Model)
     eval_lib.evaluate_workdir(codec.load_codec(workdir, Model), config, workdir, DATASET,
                               results_dir)
+  eval_lib.write_aggregate(os.path.dirname(aggregate_path), aggregate_path)
   return results.load_curve(aggregate_path)
 
 
@@ -141,17 +143,21 @@ def _number(value, fmt):
   return "-" if value is None else format(value, fmt)
 
 
-def comparison_table(curves, anchor_key):
-  """(text lines, BD rows): per curve and R-D point bpp, PSNR, MS-SSIM dB; BD-rates vs anchor."""
+def comparison_table(curves, param_names, anchor_key):
+  """(text lines, BD rows): per curve and R-D point bpp, PSNR, MS-SSIM dB; BD-rates vs anchor.
+
+  param_names: curve key -> the results field that names its points (quality, rd_lambda).
+  """
   anchor = curves[anchor_key]
-  header = (f"{'codec / model':38s} {'point':16s} {'bpp':>6s} {'PSNR':>6s} {'MS-SSIM':>7s}  "
-            f"{'BD-rate vs ' + anchor['name']:>22s}")
-  sub_header = f"{'':38s} {'':16s} {'':>6s} {'[dB]':>6s} {'[dB]':>7s}  {'PSNR':>10s} {'MS-SSIM':>11s}"
+  header = (f"{'codec / model':{NAME_WIDTH}s} {'point':16s} {'bpp':>6s} {'PSNR':>6s} "
+            f"{'MS-SSIM':>7s}  {'BD-rate vs ' + anchor['name']:>22s}")
+  sub_header = (f"{'':{NAME_WIDTH}s} {'':16s} {'':>6s} {'[dB]':>6s} {'[dB]':>7s}  {'PSNR':>10s} "
+                f"{'MS-SSIM':>11s}")
   lines = [header, sub_header, "-" * len(header)]
   bd_rows = {}
   for key, curve in curves.items():
     res = curve["results"]
-    param = next(k for k in ("rd_lambda", "quality") if k in res)
+    param = param_names[key]
     if key == anchor_key:
       bd_cells = "(anchor)"
     else:
@@ -159,9 +165,11 @@ def comparison_table(curves, anchor_key):
       bd_cells = (f"{_percent(bd_rows[key]['psnr-rgb']):>10s} "
                   f"{_percent(bd_rows[key]['ms-ssim-db']):>11s}")
     for i, bpp in enumerate(res["bpp"]):
-      lines.append(f"{curve['name'] if i == 0 else '':38s} {f'{param}={res[param][i]:g}':16s} "
-                   f"{bpp:6.3f} {_number(res['psnr-rgb'][i], '6.2f')} "
-                   f"{_number(res['ms-ssim-db'][i], '7.2f')}  {bd_cells if i == 0 else ''}")
+      row = (f"{curve['name'] if i == 0 else '':{NAME_WIDTH}s} "
+             f"{f'{param}={res[param][i]:g}':16s} {bpp:6.3f} "
+             f"{_number(res['psnr-rgb'][i], '6.2f')} {_number(res['ms-ssim-db'][i], '7.2f')}  "
+             f"{bd_cells if i == 0 else ''}")
+      lines.append(row.rstrip())
   return lines, bd_rows
 
 
@@ -171,27 +179,29 @@ def run(num_steps, out_dir, experiments_dir):
   results_dir = os.path.join(out_dir, "results")
   runs = sweep_workdirs(experiments_dir, xid)
 
-  stage(1, f"training {len(runs)} models ({num_steps} steps each) on the embedded photos")
+  stage(1, f"training {len(runs)} models ({num_steps} steps each) on the embedded photos", start)
   train_sweep(runs, num_steps)
 
-  stage(2, "compressing a held-out photo to a file and decoding it")
+  stage(2, "compressing a held-out photo to a file and decoding it", start)
   photo = next((p for p in data_lib.list_images(DATASET)
                 if os.path.splitext(os.path.basename(p))[0] == CODEC_PHOTO), None)
   if photo is None:
     raise FileNotFoundError(f"The held-out photo {CODEC_PHOTO!r} is not in {DATASET}.")
   round_trip = codec_round_trip(runs[len(runs) // 2][0], photo, out_dir)
 
-  stage(3, f"evaluating the {len(runs)} models on {DATASET} with real bitstreams")
+  stage(3, f"evaluating the {len(runs)} models on {DATASET} with real bitstreams", start)
   model_curve = evaluate_sweep(runs, results_dir)
   model_curve["name"] = f"{MODEL_LABEL} ({num_steps} steps)"
 
-  stage(4, f"classic codecs {', '.join(BASELINES)} on {DATASET}")
+  stage(4, f"classic codecs {', '.join(BASELINES)} on {DATASET}", start)
   bench_dir = os.path.join(results_dir, "bench")
   curves = bench.run(DATASET, [bench.CODECS[key] for key in BASELINES], bench_dir)
   curves["ours"] = model_curve
+  param_names = {key: bench.CODECS[key].param_name for key in BASELINES}
+  param_names["ours"] = "rd_lambda"
 
-  stage(5, "comparison")
-  lines, bd_rows = comparison_table(curves, ANCHOR)
+  stage(5, "comparison", start)
+  lines, bd_rows = comparison_table(curves, param_names, ANCHOR)
   plot_path = os.path.join(out_dir, "rd.png")
   plot_rd.plot([(curve, key == ANCHOR) for key, curve in curves.items()], plot_path,
                title=f"{DATASET}: held-out photos, real files")

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from common import image_utils, quantization, schedule
 from common import metrics as image_metrics
+from common.transforms import build_transform
 
 # Dummy image side used to infer the downsampling factor; must be a multiple of it.
 DUMMY_IMAGE_SIDE = 256
@@ -17,17 +18,23 @@ DUMMY_IMAGE_SIDE = 256
 
 class NTCModel(tf.Module):
 
-  def __init__(self, scheduled_num_steps, rd_lambda, optimizer_config, latent_config,
-               name=None):
+  def __init__(self, transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
+               latent_config, offset_heuristic, name=None):
+    """Optimizer, latent method and the analysis/synthesis transforms every model has."""
     super().__init__(name=name)
     self.scheduled_num_steps = int(scheduled_num_steps)
     self.rd_lambda = float(rd_lambda)
-    self.latent_config = dict(latent_config)
+    self.latent_config = dict(latent_config or dict(method="unoise"))
     self.latent_method = self.latent_config.get("method", "unoise")
     if self.latent_method not in quantization.METHODS:
       raise ValueError(f"Unknown latent method {self.latent_method!r}; valid: "
                        f"{quantization.METHODS}.")
-    self.optimizer = self._make_optimizer(dict(optimizer_config))
+    # Rounding around the prior's mode is meaningless when the synthesis sees rounded latents.
+    self.offset_heuristic = bool(offset_heuristic) and self.latent_method != "mixedq"
+    self.optimizer = self._make_optimizer(dict(optimizer_config or {}))
+    self.analysis = build_transform(transform_config["analysis"])
+    self.synthesis = build_transform(transform_config["synthesis"])
+    self.bottleneck_size = self.analysis(tf.zeros((1, 64, 64, 3))).shape[-1]
 
   def _make_optimizer(self, config):
     valid = {"learning_rate", "reduce_lr_after", "reduce_lr_factor", "warmup_until",

@@ -6,7 +6,6 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 from common import ntc_model, quantization
-from common.transforms import build_transform
 
 CODING_RANK = 3
 
@@ -15,15 +14,9 @@ class Model(ntc_model.NTCModel):
 
   def __init__(self, transform_config, scheduled_num_steps=1800000, rd_lambda=0.01,
                optimizer_config=None, latent_config=None, offset_heuristic=True):
-    latent_config = dict(latent_config or dict(method="unoise"))
-    super().__init__(scheduled_num_steps, rd_lambda, optimizer_config or {}, latent_config,
-                     name="factorized")
-    self.offset_heuristic = bool(offset_heuristic) and self.latent_method != "mixedq"
-    transform_config = dict(transform_config)
-    self.analysis = build_transform(transform_config["analysis"])
-    self.synthesis = build_transform(transform_config["synthesis"])
-    bottleneck_size = self.analysis(tf.zeros((1, 64, 64, 3))).shape[-1]
-    self.prior = tfc.NoisyDeepFactorized(batch_shape=(bottleneck_size,))
+    super().__init__(transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
+                     latent_config, offset_heuristic, name="factorized")
+    self.prior = tfc.NoisyDeepFactorized(batch_shape=(self.bottleneck_size,))
     self.entropy_models = self.make_entropy_models(compression=False)
     self._finish_init()
 

@@ -32,15 +32,10 @@ class Model(ntc_model.NTCModel):
 
   def __init__(self, transform_config, scheduled_num_steps=1800000, rd_lambda=0.01,
                optimizer_config=None, latent_config=None, offset_heuristic=True):
-    latent_config = dict(latent_config or dict(method="unoise"))
-    super().__init__(scheduled_num_steps, rd_lambda, optimizer_config or {}, latent_config,
-                     name="mshyper")
-    # Rounding around the prior's mode is meaningless when the synthesis sees rounded latents.
-    self.offset_heuristic = bool(offset_heuristic) and self.latent_method != "mixedq"
+    super().__init__(transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
+                     latent_config, offset_heuristic, name="mshyper")
     transform_config = dict(transform_config)
-    self.analysis = build_transform(transform_config["analysis"])
-    self.synthesis = build_transform(transform_config["synthesis"])
-    bottleneck_size = self.analysis(tf.zeros((1, 64, 64, 3))).shape[-1]
+    bottleneck_size = self.bottleneck_size
     self.hyper_analysis = build_transform(transform_config.get(
         "hyper_analysis", dict(cls="HyperAnalysis", bottleneck_size=bottleneck_size)))
     self.hyper_synthesis = build_transform(transform_config.get(
