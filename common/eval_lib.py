@@ -3,6 +3,7 @@ and FLOPs, written as per-image JSON plus a CompressAI-format aggregate per expe
 import fcntl
 import glob
 import os
+import re
 import statistics
 import time
 
@@ -80,11 +81,16 @@ def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=Non
   return record, reconstruction, data
 
 
+def dataset_label(name_or_glob):
+  """A one-level folder name for a dataset name or a glob/path ('data/x/*.png' -> 'data_x_png')."""
+  return re.sub(r"[^A-Za-z0-9.+=-]+", "_", name_or_glob).strip("_.") or "dataset"
+
+
 def result_paths(results_dir, dataset, workdir):
   """(per-image JSON path, experiment aggregate path) for a run directory."""
   xid = os.path.basename(os.path.dirname(os.path.abspath(workdir)))
   run = os.path.basename(os.path.abspath(workdir))
-  folder = os.path.join(results_dir, dataset, xid)
+  folder = os.path.join(results_dir, dataset_label(dataset), xid)
   return os.path.join(folder, f"{run}.json"), os.path.join(folder, "aggregate.json")
 
 

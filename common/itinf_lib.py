@@ -13,8 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from common import codec, data_lib, eval_lib, image_utils, quantization, results, schedule
-from common import train_lib
+from common import data_lib, eval_lib, image_utils, quantization, results, schedule, train_lib
 from common.metric_writer import MetricWriter
 
 TAU_KEYS = ("tau_r", "tau_ub", "tau_lb", "tau_t0")

@@ -175,3 +175,11 @@ def test_grayscale_and_rgba_inputs_are_converted(hyper_codec, tmp_path):
     image = image_utils.read_image(path)
     assert image.shape == (50, 70, 3)
     assert hyper_codec.decode(hyper_codec.encode(image)).shape == (50, 70, 3)
+
+
+def test_result_folders_are_one_level_for_globs(tmp_path):
+  per_image, aggregate = eval_lib.result_paths(str(tmp_path), "data/eval/*.png",
+                                               "/x/local-quickstart/wid=1-rd_lambda=0.01")
+  assert per_image == str(tmp_path / "data_eval_.png" / "local-quickstart" /
+                          "wid=1-rd_lambda=0.01.json")
+  assert os.path.dirname(aggregate) == os.path.dirname(per_image)
