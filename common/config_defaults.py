@@ -5,6 +5,8 @@ that overriding train_eval_config.num_steps also moves every schedule (LR drop, 
 """
 import ml_collections
 
+from common import config_utils, hyper
+
 # The paper's rate-distortion trade-offs, in the published sweep order.
 PAPER_LAMBDAS = (0.08, 0.02, 0.005, 0.00125, 0.04, 0.01, 0.0025)
 
@@ -64,3 +66,15 @@ def quickstart_config():
       num_steps=2000, rd_lambda=0.01, train_dataset="embedded_train",
       val_dataset="embedded_eval", batchsize=4, patchsize=128, log_every=100,
       checkpoint_every=500, eval_every=1000, learning_rate=3e-4)
+
+
+def itinf_cfg_str(config):
+  """Run name of an iterative-inference config."""
+  return config_utils.cfg_str([("wwid", config.itinf_config.warm_start_wid),
+                               ("method", config.latent_config.method),
+                               ("steps", config.itinf_config.num_steps)])
+
+
+def itinf_hyper():
+  """One element per run of a paper lambda sweep (a smaller sweep uses the first elements)."""
+  return hyper.sweep("itinf_config.warm_start_wid", list(range(len(PAPER_LAMBDAS))))

@@ -5,20 +5,16 @@ itinf_config.warm_start, e.g. (one R-D point per trained lambda):
   python -m factorized.itinf --config factorized/configs/itinf.py --hid 1 \
       --config.itinf_config.warm_start=experiments/local-quickstart
 """
-from common import config_utils, hyper
-from common.config_defaults import PAPER_LAMBDAS, make_itinf_config
+from common import config_defaults
 
 
 def get_config():
-  return make_itinf_config()
+  return config_defaults.make_itinf_config()
 
 
 def get_cfg_str(config):
-  return config_utils.cfg_str([("wwid", config.itinf_config.warm_start_wid),
-                               ("method", config.latent_config.method),
-                               ("steps", config.itinf_config.num_steps)])
+  return config_defaults.itinf_cfg_str(config)
 
 
 def get_hyper():
-  # One element per run of a paper lambda sweep; a smaller sweep uses the first elements.
-  return hyper.sweep("itinf_config.warm_start_wid", list(range(len(PAPER_LAMBDAS))))
+  return config_defaults.itinf_hyper()
