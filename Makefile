@@ -15,7 +15,7 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m common.demo
+	$(PY) -m mshyper.demo
 
 test: setup
 	$(PY) -m pytest -q tests

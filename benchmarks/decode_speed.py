@@ -14,8 +14,10 @@ files' for context. Prints a table and writes JSON (default results/benchmarks/d
 Weights: no trained paper-size models exist here (the ELIC analysis takes days to train on a
 CPU), so models are built from the paper configs with a fixed-seed random initialization.
 g_s and h_s times do not depend on weight values, but entropy decoding time depends on the
-rate, so the analysis output y is scaled until the coded file is close to --target_bpp (bisection
-on the scale); the bpp actually used is reported per model.
+rate and on how well the entropy model fits the symbols, so the latents are calibrated (see
+calibrated_file): the hyper-prior is fitted to the hyper-latents, y is drawn consistent with the
+(mu, sigma) that h_s predicts, and h_s's log-scale bias is bisected until the file is close to
+--target_bpp. The bpp actually coded and the fraction of zero y symbols are reported per model.
 
 TF fixes its thread pools when it initializes, so each thread setting runs in a fresh
 subprocess of this script (--worker_threads), which writes its measurements to a JSON file.
@@ -24,7 +26,6 @@ subprocess of this script (--worker_threads), which writes its measurements to a
 import argparse
 import importlib.metadata
 import json
-import math
 import os
 import platform
 import statistics
@@ -60,14 +61,17 @@ DESCRIPTION = (
     "Decode wall time of one {h}x{w} photo ({image}). Neural decoders: the real file -> uint8 "
     "decoder of common.codec, models built from the paper configs with fixed-seed RANDOM "
     "weights (no trained paper-size models exist here). g_s/h_s times do not depend on weight "
-    "values; entropy decoding time depends on the rate, so each model's analysis output was "
-    "scaled to make the coded file close to {target} bpp: the bpp actually coded is reported "
-    "per model ('bpp'). Times: median of {repeats} runs after {warmup} warm-up runs. 'other' = "
-    "total minus the three stages (header parsing, checksums). FLOPs: TF profiler (a multiply-"
-    "add counts 2); achieved FLOP/s = module FLOPs / module time, against the float32 "
-    "{n}x{n} matmul peak measured with the same thread setting. Classic codecs: common.bench "
-    "settings, single-threaded libraries, at the sweep parameter whose bpp is closest to the "
-    "neural files' mean bpp.")
+    "values; entropy decoding time depends on the rate, so each model's latents were calibrated "
+    "to code at about {target} bpp with symbol statistics that match its entropy model "
+    "(hyper-prior fitted to z = h_a(y) scaled to std {z_std}; y = mu + sigma * u with (mu, "
+    "sigma) from h_s(z_hat) and u the photo's analysis output normalized to std 1; h_s's "
+    "log-scale bias bisected to the target rate): the bpp actually coded is reported per model "
+    "('bpp'). Times: median of {repeats} runs after {warmup} warm-up runs. 'other' = total "
+    "minus the three stages (header parsing, checksums). FLOPs: TF profiler (a multiply-add "
+    "counts 2); achieved FLOP/s = module FLOPs / module time, against the float32 {n}x{n} "
+    "matmul peak measured with the same thread setting. Classic codecs: common.bench settings, "
+    "single-threaded libraries, at the sweep parameter whose bpp is closest to the neural "
+    "files' mean bpp. The machine may have been shared: see load_average_1min per setting.")
 
 
 def cpu_model():
@@ -373,7 +377,7 @@ def run(args):
       name="decode_speed",
       description=DESCRIPTION.format(h=HEIGHT, w=WIDTH, image=image_note,
                                      target=args.target_bpp, repeats=args.repeats,
-                                     warmup=args.warmup, n=MATMUL_SIZE),
+                                     warmup=args.warmup, n=MATMUL_SIZE, z_std=Z_STD),
       image=image_note, height=HEIGHT, width=WIDTH, repeats=args.repeats, warmup=args.warmup,
       target_bpp=args.target_bpp, weights="random initialization (tf.keras seed 0)",
       machine=dict(cpu=cpu_model(), cpu_count=all_threads, python=platform.python_version(),
@@ -396,7 +400,7 @@ def main(argv=None):
   parser.add_argument("--repeats", type=int, default=10, help="timed runs (median reported)")
   parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
   parser.add_argument("--target_bpp", type=float, default=0.5,
-                      help="rate the random-weight latents are scaled to (bits per pixel)")
+                      help="rate the random-weight latents are calibrated to (bits per pixel)")
   parser.add_argument("--out", default=DEFAULT_OUT, help="JSON file to write")
   # Internal: one thread setting in a fresh process (0 = TF default, all cores).
   parser.add_argument("--worker_threads", type=int, default=None, help=argparse.SUPPRESS)

@@ -14,7 +14,7 @@ NUM_STEPS = 30
 
 
 def run_demo(tmp_path):
-  command = [sys.executable, "-m", "common.demo", "--num_steps", str(NUM_STEPS),
+  command = [sys.executable, "-m", "mshyper.demo", "--num_steps", str(NUM_STEPS),
              "--out", str(tmp_path / "out"), "--experiments_dir", str(tmp_path / "experiments")]
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
   result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
