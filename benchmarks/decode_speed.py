@@ -28,18 +28,16 @@ import importlib.metadata
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 from PIL import Image
 import tensorflow as tf
 
 import configs
-from common import bench, codec, config_utils, data_lib, experiment, image_utils
+from common import bench, codec, config_utils, data_lib, eval_lib, experiment, image_utils
 from common import profile_utils, results
 from mshyper import models as mshyper_models
 
@@ -50,7 +48,7 @@ MODELS = {
     "two_layer": ("2-layer syn.", "mshyper/configs/two_layer_syn.py"),
     "mbt2018": ("Minnen 2018", "mshyper/configs/mbt2018.py"),
 }
-STAGES = ("entropy_decoding", "h_s", "g_s")
+STAGES = eval_lib.DECODE_STAGES
 CLASSIC_CODECS = ("jpeg420", "webp", "avif")
 MATMUL_SIZE = 2048
 # Hyper-latent spread for the rate calibration (see calibrated_file) and prior-fitting steps.
@@ -110,18 +108,6 @@ def benchmark_image(path=None):
   return rgb, note
 
 
-def median_time(fn, repeats, warmup):
-  """(median seconds, last result) of `repeats` calls after `warmup` untimed calls."""
-  for _ in range(warmup):
-    fn()
-  seconds, result = [], None
-  for _ in range(repeats):
-    start = time.perf_counter()
-    result = fn()
-    seconds.append(time.perf_counter() - start)
-  return statistics.median(seconds), result
-
-
 # ---------------------------------------------------------------- worker (one thread setting)
 
 
@@ -129,7 +115,7 @@ def matmul_peak_flops(repeats, warmup):
   """float32 FLOP/s of a large square matmul (2 n^3 FLOPs) with the current thread setting."""
   a = tf.random.normal((MATMUL_SIZE, MATMUL_SIZE), seed=1)
   b = tf.random.normal((MATMUL_SIZE, MATMUL_SIZE), seed=2)
-  seconds, _ = median_time(lambda: tf.linalg.matmul(a, b).numpy(), repeats, warmup)
+  _, seconds = eval_lib.timed(lambda: tf.linalg.matmul(a, b).numpy(), repeats, warmup)
   return 2 * MATMUL_SIZE ** 3 / seconds
 
 
@@ -223,20 +209,9 @@ def run_worker(args):
     model = experiment.build_model(mshyper_models.Model, config.model_config)
     analysis = model.analysis(image_utils.to_model_input(image)[None])
     coder, data, stats = calibrated_file(model, config, analysis, args.target_bpp, log)
-    stage_times = {stage: [] for stage in STAGES}
-
-    def decode():
-      timer = codec.Timer()
-      decoded = coder.decode(data, timer)
-      for stage in STAGES:
-        stage_times[stage].append(timer.seconds[stage])
-      return decoded
-
-    total, decoded = median_time(decode, args.repeats, args.warmup)
+    decoded, total, seconds = eval_lib.timed_decode(coder, data, args.repeats, args.warmup)
     if decoded.shape != image.shape:
       raise RuntimeError(f"{label}: decoded {decoded.shape}, expected {image.shape}.")
-    seconds = {stage: statistics.median(times[args.warmup:])
-               for stage, times in stage_times.items()}
     flops = {name: profile_utils.count_flops(layer, shape) for name, (layer, shape) in
              model.profiled_transforms((1, HEIGHT, WIDTH, 3)).items() if name in ("g_s", "h_s")}
     models[key] = dict(
@@ -289,7 +264,8 @@ def classic_decode_times(image, target_bpp, repeats, warmup):
     classic = bench.CODECS[key]
     files = [(param, bytes(classic.encode(image, param))) for param in classic.sweep]
     param, data = min(files, key=lambda f: abs(8 * len(f[1]) / pixels - target_bpp))
-    seconds, decoded = median_time(lambda: classic.decode(data, image.shape[:2]), repeats, warmup)
+    decoded, seconds = eval_lib.timed(lambda: classic.decode(data, image.shape[:2]), repeats,
+                                      warmup)
     if np.asarray(decoded).shape != image.shape:
       raise RuntimeError(f"{key}: decoded {np.asarray(decoded).shape}, expected {image.shape}.")
     rows[key] = dict(label=classic.label, settings=classic.settings,

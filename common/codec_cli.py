@@ -1,6 +1,5 @@
 """`python -m {factorized,mshyper}.codec {compress,decompress} --workdir W IN OUT`."""
 import argparse
-import os
 import sys
 
 from common import codec, image_utils

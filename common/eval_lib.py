@@ -7,8 +7,6 @@ import re
 import statistics
 import time
 
-import numpy as np
-import tensorflow as tf
 from absl import logging
 
 from common import codec, data_lib, image_utils, metrics, profile_utils, results
@@ -29,15 +27,32 @@ def module_flops_per_pixel(model, height, width, cache):
   return flops
 
 
-def timed(fn, repeats):
-  """(last result, median seconds) of `repeats` calls after one untimed warm-up call."""
-  fn()
+def timed(fn, repeats, warmup=1):
+  """(last result, median seconds) of `repeats` calls after `warmup` untimed calls."""
+  for _ in range(warmup):
+    fn()
   seconds, result = [], None
   for _ in range(repeats):
     start = time.perf_counter()
     result = fn()
     seconds.append(time.perf_counter() - start)
   return result, statistics.median(seconds)
+
+
+def timed_decode(coder, data, repeats, warmup=1):
+  """(reconstruction, median total seconds, {stage: median seconds}) of decoding `data`."""
+  stage_times = {stage: [] for stage in DECODE_STAGES}
+
+  def decode():
+    timer = codec.Timer()
+    reconstruction = coder.decode(data, timer)
+    for stage in DECODE_STAGES:
+      stage_times[stage].append(timer.seconds[stage])
+    return reconstruction
+
+  reconstruction, total = timed(decode, repeats, warmup)
+  return reconstruction, total, {stage: statistics.median(times[warmup:])
+                                 for stage, times in stage_times.items()}
 
 
 def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=None):
@@ -59,24 +74,14 @@ def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=Non
     estimated = {k: float(v) for k, v in estimated.items()}
     encode = lambda: coder.encode_latents(latents, height, width)
   data, enc_time = timed(encode, timing_repeats)
-  stage_times = {stage: [] for stage in DECODE_STAGES}
-
-  def decode():
-    timer = codec.Timer()
-    reconstruction = coder.decode(data, timer)
-    for stage in DECODE_STAGES:
-      stage_times[stage].append(timer.seconds[stage])
-    return reconstruction
-
-  reconstruction, dec_time = timed(decode, timing_repeats)
+  reconstruction, dec_time, stage_seconds = timed_decode(coder, data, timing_repeats)
   msssim = metrics.ms_ssim_rgb(image, reconstruction)
   record = dict(
       bpp_estimated=estimated["bpp"], bpp_actual=8 * len(data) / (height * width),
       file_bytes=len(data), psnr=metrics.psnr_rgb(image, reconstruction), msssim=msssim,
       msssim_db=metrics.ms_ssim_db(msssim), enc_time_s=enc_time, dec_time_s=dec_time,
       height=height, width=width,
-      **{f"dec_time_{stage}_s": statistics.median(times[1:]) for stage, times in
-         stage_times.items()},
+      **{f"dec_time_{stage}_s": seconds for stage, seconds in stage_seconds.items()},
       **module_flops_per_pixel(model, height, width, {} if flops_cache is None else flops_cache))
   return record, reconstruction, data
 
