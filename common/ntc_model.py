@@ -30,7 +30,8 @@ class NTCModel(tf.Module):
       raise ValueError(f"Unknown latent method {self.latent_method!r}; valid: "
                        f"{quantization.METHODS}.")
     # Rounding around the prior's mode is meaningless when the synthesis sees rounded latents.
-    self.offset_heuristic = bool(offset_heuristic) and self.latent_method != "mixedq"
+    self.offset_heuristic = (bool(offset_heuristic)
+                             and self.latent_method not in quantization.GRID_METHODS)
     self.optimizer = self._make_optimizer(dict(optimizer_config or {}))
     self.analysis = build_transform(transform_config["analysis"])
     self.synthesis = build_transform(transform_config["synthesis"])
@@ -79,14 +80,17 @@ class NTCModel(tf.Module):
                                        if k in self.latent_config})
 
   def latent_relaxation(self, method=None, tau=None):
-    """(latent method, SGA temperature) for decode_latents: the training ones unless given.
+    """(latent method, its keyword arguments for quantization.quantize_latent).
 
-    Iterative inference passes its own method, and a tau from its own step counter.
+    The training method and schedule unless given: iterative inference passes its own method,
+    and a tau from its own step counter. soft_round takes latent_config.soft_round_alpha.
     """
     method = method or self.latent_method
-    if method == "sga" and tau is None:
-      tau = self.tau()
-    return method, tau
+    if method == "sga":
+      return method, dict(tau=self.tau() if tau is None else tau)
+    if method == "soft_round":
+      return method, dict(alpha=self.latent_config.get("soft_round_alpha", 5.0))
+    return method, {}
 
   def freeze_quantization_offsets(self):
     """Computes the entropy models' quantization offsets once, for many steps on fixed weights.

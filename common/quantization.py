@@ -6,12 +6,18 @@ indexed) to one interface; `quantize_latent` applies a method:
 - "mixedq": noisy rate, straight-through rounded latents into the synthesis (Minnen 2020).
 - "sga": stochastic Gumbel annealing (Yang et al. 2020) for both rate and synthesis input.
 - "ste": straight-through rounding for both rate and synthesis input (itinf comparison).
+- "soft_round": soft rounding (Agustsson & Theis 2020): the synthesis sees the conditional mean
+  r_alpha(s_alpha(y) + u), the rate is that of s_alpha(y) + u under the soft-rounded prior.
 Outside training every method hard-rounds, so evaluation always sees the coded latents.
 """
 import tensorflow as tf
+import tensorflow_compression as tfc
 import tensorflow_probability as tfp
 
-METHODS = ("unoise", "mixedq", "sga", "ste")
+METHODS = ("unoise", "mixedq", "sga", "ste", "soft_round")
+# Methods whose synthesis input lies on (or near) the integer grid around the prediction, where
+# quantization offsets from the prior's mode make no sense.
+GRID_METHODS = ("mixedq", "soft_round")
 
 
 class LatentCoder:
@@ -52,6 +58,13 @@ class LatentCoder:
       return self.entropy_model.quantize(y, loc=self.loc)
     return self.entropy_model.quantize(y)
 
+  def base_prior(self):
+    """The prior before convolution with uniform noise (centered at the location if indexed)."""
+    model = self.entropy_model
+    if self.indexed:
+      return model._make_prior(model._normalize_indexes(self.scale_indexes)).base
+    return model.prior.base
+
   def bits(self, y_hat):
     """Bits of (possibly relaxed) latents under the noisy (convolved with U) prior."""
     model = self.entropy_model
@@ -81,8 +94,22 @@ def sga_round(y, tau, offset=None):
   return weights[..., 0] * v_floor + weights[..., 1] * v_ceil + shift
 
 
-def quantize_latent(coder, y, method, training, tau=None):
-  """Returns (latent fed to the synthesis, bits) for one latent tensor."""
+def soft_round_latent(coder, y, alpha):
+  """(r_alpha(s_alpha(y - o) + u) + o, bits of s_alpha(y - o) + u), o = location or offset."""
+  if not coder.indexed and coder.offset is not None:
+    raise ValueError("soft_round with a factorized prior needs offset_heuristic=False.")
+  shift = coder.loc if coder.indexed and coder.loc is not None else 0.
+  noisy = tfc.soft_round(y - shift, alpha) + tf.random.uniform(tf.shape(y), -0.5, 0.5)
+  prior = tfc.UniformNoiseAdapter(tfc.SoftRoundAdapter(coder.base_prior(), alpha))
+  bits = tf.reduce_sum(prior.log_prob(noisy), coder._coding_axes) / -tf.math.log(2.0)
+  return tfc.soft_round_conditional_mean(noisy, alpha) + shift, bits
+
+
+def quantize_latent(coder, y, method, training, tau=None, alpha=None):
+  """Returns (latent fed to the synthesis, bits) for one latent tensor.
+
+  tau is the SGA temperature, alpha the soft-rounding sharpness.
+  """
   if not training:
     return coder.hard(y)
   if method == "unoise":
@@ -98,6 +125,10 @@ def quantize_latent(coder, y, method, training, tau=None):
   if method == "ste":
     y_hat = coder.round_st(y)
     return y_hat, coder.bits(y_hat)
+  if method == "soft_round":
+    if alpha is None:
+      raise ValueError("latent method 'soft_round' needs a sharpness alpha.")
+    return soft_round_latent(coder, y, alpha)
   raise ValueError(f"Unknown latent method {method!r}; valid: {METHODS}.")
 
 

@@ -35,9 +35,10 @@ class Model(ntc_model.NTCModel):
     return dict(y=self.analysis(x_padded))
 
   def decode_latents(self, latents, training, method=None, tau=None):
-    method, tau = self.latent_relaxation(method, tau)
+    method, relaxation = self.latent_relaxation(method, tau)
     y_hat, y_bits = quantization.quantize_latent(
-        quantization.LatentCoder(self.entropy_models[0]), latents["y"], method, training, tau)
+        quantization.LatentCoder(self.entropy_models[0]), latents["y"], method, training,
+        **relaxation)
     return dict(y=y_bits), self.synthesis(y_hat)
 
   def profiled_transforms(self, padded_image_shape):

@@ -78,12 +78,13 @@ class Model(ntc_model.NTCModel):
 
   def decode_latents(self, latents, training, method=None, tau=None):
     side_model, conditional_model = self.entropy_models
-    method, tau = self.latent_relaxation(method, tau)
+    method, relaxation = self.latent_relaxation(method, tau)
     z_hat, z_bits = quantization.quantize_latent(
-        quantization.LatentCoder(side_model), latents["z"], method, training, tau)
+        quantization.LatentCoder(side_model), latents["z"], method, training, **relaxation)
     mu, indexes = self.entropy_parameters(z_hat, training)
     y_coder = quantization.LatentCoder(conditional_model, scale_indexes=indexes, loc=mu)
-    y_hat, y_bits = quantization.quantize_latent(y_coder, latents["y"], method, training, tau)
+    y_hat, y_bits = quantization.quantize_latent(y_coder, latents["y"], method, training,
+                                                 **relaxation)
     return dict(y=y_bits, z=z_bits), self.synthesis(y_hat)
 
   def profiled_transforms(self, padded_image_shape):

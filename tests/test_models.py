@@ -116,6 +116,37 @@ def test_mixedq_and_unoise_differ_as_specified():
   np.testing.assert_allclose(y_eval, np.round(y - loc) + loc, atol=1e-5)
 
 
+def test_soft_round_anneals_to_rounding_with_soft_rounded_rate():
+  tf.random.set_seed(0)
+  y = tf.random.normal((1000,)) * 3
+  loc = tf.random.normal((1000,))
+  coder = quantization.LatentCoder(_Prior().model, scale_indexes=tf.fill((1000,), 20.), loc=loc)
+  rounded = np.round(y - loc) + loc
+  sharp, bits_sharp = quantization.quantize_latent(coder, y, "soft_round", True, alpha=50.)
+  distance = np.abs(sharp - rounded)
+  assert distance.mean() < 0.05 and np.mean(distance > 0.1) < 0.05  # Near hard rounding.
+  soft, bits_soft = quantization.quantize_latent(coder, y, "soft_round", True, alpha=1.)
+  assert np.mean(np.abs(soft - rounded)) > 0.2  # Relaxed at low alpha.
+  _, bits_noisy = coder.noisy(y)
+  for bits in (bits_sharp, bits_soft):  # Wide scales: about the rate of y + u.
+    assert 0.9 < float(bits) / float(bits_noisy) < 1.1
+  with tf.GradientTape() as tape:
+    tape.watch(y)
+    out, bits = quantization.quantize_latent(coder, y, "soft_round", True, alpha=2.)
+    objective = tf.reduce_sum(out) + bits
+  assert np.all(np.isfinite(tape.gradient(objective, y)))
+
+
+def test_soft_round_trains_both_models():
+  for model_cls in (HyperModel, FactorizedModel):
+    model = model_cls(dict(analysis=dict(cls="CNNAnalysis", channels_base=8, output_channels=8),
+                           synthesis=dict(cls="JPEGLikeSynthesis")),
+                      latent_config=dict(method="soft_round", soft_round_alpha=3.))
+    assert not model.offset_heuristic
+    metrics = model.train_step(photo_crops())
+    assert np.isfinite(float(metrics["loss"]))
+
+
 def test_mixedq_turns_off_offset_heuristic():
   transforms = dict(analysis=dict(cls="CNNAnalysis", channels_base=8, output_channels=8),
                     synthesis=dict(cls="JPEGLikeSynthesis"))
