@@ -5,16 +5,7 @@ itinf_config.warm_start, e.g. (one R-D point per trained lambda):
   python -m factorized.itinf --config factorized/configs/itinf.py --hid 1 \
       --config.itinf_config.warm_start=experiments/local-quickstart
 """
-from common import config_defaults
-
-
-def get_config():
-  return config_defaults.make_itinf_config()
-
-
-def get_cfg_str(config):
-  return config_defaults.itinf_cfg_str(config)
-
-
-def get_hyper():
-  return config_defaults.itinf_hyper()
+# The itinf config is the same for every model family; this file names it for this package.
+from common.config_defaults import itinf_cfg_str as get_cfg_str  # noqa: F401
+from common.config_defaults import itinf_hyper as get_hyper  # noqa: F401
+from common.config_defaults import make_itinf_config as get_config  # noqa: F401
