@@ -35,6 +35,16 @@ def make_config(analysis, synthesis, num_steps=1_800_000, rd_lambda=0.08, latent
   return config
 
 
+def hyperprior_config(config, scale_parameterization="exp_index"):
+  """Marks a mean-scale hyperprior config with how h_s's output maps to a Gaussian scale.
+
+  Written into every run's config.json, so a run keeps its mapping when the default changes
+  (see mshyper/models.py). "exp_index" is the authors' mapping.
+  """
+  config.model_config.scale_parameterization = scale_parameterization
+  return config
+
+
 def make_itinf_config(dataset="embedded_eval", num_steps=3000):
   """Iterative inference on the latents of a trained run, with the paper's SGA settings.
 

@@ -52,6 +52,9 @@ def model_identity(config):
   identity = dict(transform_config=model_config.get("transform_config"),
                   latent_method=model_config.get("latent_config", {}).get("method"),
                   offset_heuristic=model_config.get("offset_heuristic", True))
+  # Only when set, so runs written before the key existed keep their identity.
+  if "scale_parameterization" in model_config:
+    identity["scale_parameterization"] = model_config["scale_parameterization"]
   text = json.dumps(identity, sort_keys=True, default=str)
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 

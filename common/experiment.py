@@ -94,9 +94,15 @@ def log_to_file(path):
   logging.set_verbosity(logging.INFO)
 
 
-def build_model(model_cls, model_config):
-  """model_cls(**model_config) with a clear error for keys the model does not take."""
+def build_model(model_cls, model_config, stored=False):
+  """model_cls(**model_config) with a clear error for keys the model does not take.
+
+  stored=True: the config was read from a run's config.json; keys it lacks take the values
+  runs had before those keys existed (model_cls.LEGACY_MODEL_CONFIG), not today's defaults.
+  """
   kwargs = model_config.to_dict()
+  if stored:
+    kwargs = {**getattr(model_cls, "LEGACY_MODEL_CONFIG", {}), **kwargs}
   valid = [p for p in inspect.signature(model_cls.__init__).parameters if p != "self"]
   unknown = sorted(set(kwargs) - set(valid))
   if unknown:
@@ -119,4 +125,4 @@ def load_run(workdir, model_cls):
       model_module = json.load(f).get("model")
     if model_module and model_module != model_cls.__module__:
       raise ValueError(f"{workdir} holds a {model_module} run, not {model_cls.__module__}.")
-  return config, build_model(model_cls, config.model_config)
+  return config, build_model(model_cls, config.model_config, stored=True)

@@ -1,7 +1,13 @@
 """Mean-scale hyperprior model (Minnen et al. 2018) with pluggable transforms.
 
-y = g_a(x), z = h_a(y); z is coded with a deep factorized prior; (mu, log sigma) = h_s(z_hat)
+y = g_a(x), z = h_a(y); z is coded with a deep factorized prior; (mu, h) = h_s(z_hat)
 condition a Gaussian (convolved with uniform noise) for y; x_hat = g_s(y_hat).
+
+How h becomes the Gaussian's scale is the model's `scale_parameterization`:
+- "exp_index" (the authors' code, default): exp(h) is the index into the 64-entry scale table,
+  clipped to [0, 63]: scale = 0.11 * exp(s * clip(exp(h), 0, 63)), s = ln(256 / 0.11) / 63.
+- "log_scale": h is log(scale), i.e. index = (h - ln 0.11) / s (runs of this project made before
+  the authors' mapping was adopted; their config.json has no scale_parameterization key).
 """
 import math
 
@@ -28,10 +34,23 @@ def log_scale_to_index(log_scale):
   return (log_scale - math.log(SCALE_MIN)) / _LOG_SCALE_STEP
 
 
+# h_s output (second half) -> continuous scale-table index, per scale_parameterization.
+SCALE_PARAMETERIZATIONS = {"exp_index": tf.exp, "log_scale": log_scale_to_index}
+
+
 class Model(ntc_model.NTCModel):
 
+  # model_config values for keys a stored config.json lacks: runs written before the key existed.
+  LEGACY_MODEL_CONFIG = dict(scale_parameterization="log_scale")
+
   def __init__(self, transform_config, scheduled_num_steps=1800000, rd_lambda=0.01,
-               optimizer_config=None, latent_config=None, offset_heuristic=True):
+               optimizer_config=None, latent_config=None, offset_heuristic=True,
+               scale_parameterization="exp_index"):
+    if scale_parameterization not in SCALE_PARAMETERIZATIONS:
+      raise ValueError(f"Unknown scale_parameterization {scale_parameterization!r}; valid: "
+                       f"{sorted(SCALE_PARAMETERIZATIONS)}.")
+    self.scale_parameterization = scale_parameterization
+    self._scale_index = SCALE_PARAMETERIZATIONS[scale_parameterization]
     super().__init__(transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
                      latent_config, offset_heuristic, name="mshyper")
     transform_config = dict(transform_config)
@@ -70,8 +89,8 @@ class Model(ntc_model.NTCModel):
     Outside training the indexes are rounded to the scale table, as range coding needs them;
     estimated bits then use exactly the scales the coder uses.
     """
-    mu, log_scale = tf.split(self.hyper_synthesis(z_hat), 2, axis=-1)
-    indexes = log_scale_to_index(log_scale)
+    mu, h = tf.split(self.hyper_synthesis(z_hat), 2, axis=-1)
+    indexes = self._scale_index(h)
     if not training:
       indexes = tf.round(tf.clip_by_value(indexes, 0., NUM_SCALES - 1.))
     return mu, indexes

@@ -1,12 +1,12 @@
 """JPEG-like synthesis: ELIC analysis + ONE 18x18 stride-16 transposed conv."""
 from common import config_utils, hyper
-from common.config_defaults import PAPER_LAMBDAS, make_config
+from common.config_defaults import PAPER_LAMBDAS, hyperprior_config, make_config
 
 
 def get_config():
-  return make_config(
+  return hyperprior_config(make_config(
       analysis=dict(cls="ElicAnalysis", channels=(192, 192, 192, 320)),
-      synthesis=dict(cls="JPEGLikeSynthesis", kernel_size=18, strides=16))
+      synthesis=dict(cls="JPEGLikeSynthesis", kernel_size=18, strides=16)))
 
 
 def get_cfg_str(config):

@@ -1,13 +1,13 @@
 """Minnen et al. 2018 mean-scale hyperprior baseline (192 channels, 320-channel bottleneck)."""
 from common import config_utils, hyper
-from common.config_defaults import PAPER_LAMBDAS, make_config
+from common.config_defaults import PAPER_LAMBDAS, hyperprior_config, make_config
 
 
 def get_config():
-  return make_config(
+  return hyperprior_config(make_config(
       analysis=dict(cls="MBT2018Analysis", channels_base=192, output_channels=320),
       synthesis=dict(cls="MBT2018Synthesis", channels_base=192, output_channels=3),
-      num_steps=2_000_000)
+      num_steps=2_000_000))
 
 
 def get_cfg_str(config):

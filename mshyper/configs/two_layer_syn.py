@@ -1,13 +1,13 @@
 """The paper's proposed model: ELIC analysis + 2-layer residual synthesis (12 hidden channels)."""
 from common import config_utils, hyper
-from common.config_defaults import PAPER_LAMBDAS, make_config
+from common.config_defaults import PAPER_LAMBDAS, hyperprior_config, make_config
 
 
 def get_config():
-  return make_config(
+  return hyperprior_config(make_config(
       analysis=dict(cls="ElicAnalysis", channels=(192, 192, 192, 320)),
       synthesis=dict(cls="TwoLayerResSynthesis", channels=(12, 3), strides=(8, 2),
-                     kernel_sizes=(13, 5), activation_type="igdn", res_type="conv"))
+                     kernel_sizes=(13, 5), activation_type="igdn", res_type="conv")))
 
 
 def get_cfg_str(config):

@@ -1,15 +1,15 @@
 """2-layer synthesis v2: CNN analysis, 2-layer synthesis (24 hidden, no residual), mixed
 quantization, offset heuristic off."""
 from common import config_utils, hyper
-from common.config_defaults import PAPER_LAMBDAS, make_config
+from common.config_defaults import PAPER_LAMBDAS, hyperprior_config, make_config
 
 
 def get_config():
-  return make_config(
+  return hyperprior_config(make_config(
       analysis=dict(cls="CNNAnalysis", channels_base=256, output_channels=320),
       synthesis=dict(cls="TwoLayerSynthesis", channels=(24, 3), strides=(8, 2),
                      kernel_sizes=(13, 5), activation_type="igdn"),
-      latent_method="mixedq", offset_heuristic=False)
+      latent_method="mixedq", offset_heuristic=False))
 
 
 def get_cfg_str(config):
