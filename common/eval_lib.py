@@ -77,7 +77,8 @@ def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=Non
   reconstruction, dec_time, stage_seconds = timed_decode(coder, data, timing_repeats)
   msssim = metrics.ms_ssim_rgb(image, reconstruction)
   record = dict(
-      bpp_estimated=estimated["bpp"], bpp_actual=8 * len(data) / (height * width),
+      bpp_estimated=estimated["bpp"], bpp_coded=estimated["bpp_coded"],
+      bpp_actual=8 * len(data) / (height * width),
       file_bytes=len(data), psnr=metrics.psnr_rgb(image, reconstruction), msssim=msssim,
       msssim_db=metrics.ms_ssim_db(msssim), enc_time_s=enc_time, dec_time_s=dec_time,
       height=height, width=width,

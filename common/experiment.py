@@ -112,11 +112,21 @@ def build_model(model_cls, model_config, stored=False):
 
 
 def load_run(workdir, model_cls):
-  """(config, model) of a finished or running workdir, built from its config.json."""
+  """(config, model) of a finished or running workdir, built from its config.json.
+
+  Also reads the authors' run directories (config.json + train/checkpoints/, see
+  common/authors_runs.py); a directory of neither layout is an error that says so.
+  """
   import ml_collections
+  from common import authors_runs
   config_path = os.path.join(workdir, "config.json")
+  if authors_runs.is_authors_run(workdir):
+    config = ml_collections.ConfigDict(authors_runs.read_config(workdir, model_cls.__module__))
+    return config, build_model(model_cls, config.model_config)
   if not os.path.exists(config_path):
-    raise FileNotFoundError(f"{workdir} is not a run directory (no config.json).")
+    raise FileNotFoundError(
+        f"{workdir} is not a run directory: expected config.json with checkpoints/ (a run of "
+        f"this project) or with train/checkpoints/ (a run of the authors' code).")
   with open(config_path) as f:
     config = ml_collections.ConfigDict(json.load(f))
   record_path = os.path.join(workdir, RUN_RECORD)

@@ -153,13 +153,16 @@ def _static_or_dynamic_dim(x, axis):
   return size if size is not None else tf.shape(x)[axis]
 
 
-def pad_to_multiple(x, factor):
+def pad_to_multiple(x, factor, mode="edge"):
   """Pads images (N, H, W, C) at the bottom and right so that `factor` divides H and W.
 
-  The edge row/column is replicated. Replication (rather than zeros) adds no artificial
-  edges, so the padding costs few bits; 'REFLECT' would be similar but fails when the
-  padding is as large as the image (e.g. a 17x9 image padded to 64).
+  mode "edge" replicates the last row/column; "reflect" mirrors the image about it (tf.pad's
+  REFLECT, as the authors' evaluation pads), and where the padding is as large as the image
+  (e.g. a 17x9 image padded to 64), where REFLECT fails, repeats the first row/column beyond
+  the mirror image.
   """
+  if mode not in ("edge", "reflect"):
+    raise ValueError(f"pad_to_multiple: mode must be 'edge' or 'reflect', got {mode!r}.")
   x = tf.convert_to_tensor(x)
   if x.shape.rank != 4:
     raise ValueError(f"pad_to_multiple expects (N, H, W, C), got shape {x.shape}.")
@@ -171,7 +174,10 @@ def pad_to_multiple(x, factor):
     if isinstance(size, int) and size % factor == 0:
       continue  # Already a multiple (e.g. training crops): no copy.
     padded_size = (size + factor - 1) // factor * factor
-    x = tf.gather(x, tf.minimum(tf.range(padded_size), size - 1), axis=axis)
+    index = tf.range(padded_size)
+    if mode == "reflect":
+      index = tf.maximum(tf.where(index < size, index, 2 * (size - 1) - index), 0)
+    x = tf.gather(x, tf.minimum(index, size - 1), axis=axis)
   return x
 
 

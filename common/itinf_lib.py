@@ -82,12 +82,12 @@ def resolve_warm_start(spec, wid):
                      "a training workdir or a checkpoint prefix, e.g. "
                      "--config.itinf_config.warm_start=experiments/local-quickstart --hid 1.")
   prefix = train_lib.resolve_checkpoint(spec, wid)
-  checkpoints = os.path.dirname(os.path.abspath(prefix))
-  if os.path.basename(checkpoints) != train_lib.CHECKPOINT_SUBDIR:
+  workdir = train_lib.workdir_of_checkpoint(prefix)
+  if workdir is None:
     raise ValueError(f"Warm start {spec!r} resolved to {prefix}, which is not in a training "
                      f"run's {train_lib.CHECKPOINT_SUBDIR}/ folder (the run's config.json is "
                      f"needed to rebuild the model).")
-  return os.path.dirname(checkpoints), int(prefix.rsplit("-", 1)[1])
+  return workdir, int(prefix.rsplit("-", 1)[1])
 
 
 def result_paths(results_dir, dataset_label, train_workdir, method):

@@ -107,16 +107,21 @@ class NTCModel(tf.Module):
                                         self.scheduled_num_steps)
 
   def pad(self, x):
-    return image_utils.pad_to_multiple(x, self.downsample_factor)
+    """Reflect padding to the downsampling factor, as the authors' models pad."""
+    return image_utils.pad_to_multiple(x, self.downsample_factor, mode="reflect")
 
   def rd_terms(self, x, latents, training, method=None, tau=None, rd_lambda=None):
     """Loss and metrics of images x ([-0.5, 0.5], N x H x W x 3) coded through `latents`.
 
     Iterative inference overrides the latent method, SGA temperature and lambda (the training
     ones follow the training step: tau annealing, lambda warm-up).
+
+    `bpp` is the rate as the authors' code computes it (for the hyperprior: continuous scale
+    indexes); outside training `bpp_coded` is the information content of exactly what the range
+    coder codes (rounded scale indexes), i.e. a real file's size minus coder overhead and header.
     """
     height, width = tf.shape(x)[1], tf.shape(x)[2]
-    bits, x_hat = self.decode_latents(latents, training, method, tau)
+    bits, coded_bits, x_hat = self.decode_latents(latents, training, method, tau)
     x_hat = image_utils.crop_to(x_hat, height, width)
     num_pixels = tf.cast(height * width, tf.float32)
     bpp = {f"bpp_{name}": tf.reduce_mean(b) / num_pixels for name, b in bits.items()}
@@ -132,6 +137,8 @@ class NTCModel(tf.Module):
     metrics = dict(loss=loss, bpp=total_bpp, mse=mse,
                    psnr=10. * tf.math.log(255. ** 2 / tf.maximum(mse, 1e-10)) / math.log(10.),
                    rd_lambda=rd_lambda, **bpp)
+    if coded_bits is not None:
+      metrics["bpp_coded"] = tf.add_n([tf.reduce_mean(b) for b in coded_bits.values()]) / num_pixels
     return loss, metrics, x_hat
 
   @tf.function

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from common import authors_runs
 from common.metric_writer import MetricWriter
 
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -23,7 +24,19 @@ class CheckpointMismatchError(ValueError):
 
 
 def checkpoint_dir(workdir):
+  """The checkpoint folder of a run of ours, or of an authors' run (train/checkpoints/)."""
+  if authors_runs.is_authors_run(workdir):
+    return os.path.join(workdir, authors_runs.CHECKPOINT_SUBDIR)
   return os.path.join(workdir, CHECKPOINT_SUBDIR)
+
+
+def workdir_of_checkpoint(prefix):
+  """The run directory holding a checkpoint prefix found by resolve_checkpoint."""
+  folder = os.path.dirname(os.path.abspath(prefix))
+  for subdir in (authors_runs.CHECKPOINT_SUBDIR, CHECKPOINT_SUBDIR):
+    if folder.endswith(os.sep + subdir):
+      return folder[:-len(os.sep + subdir)]
+  return None
 
 
 def resolve_checkpoint(spec, hid=None):
@@ -47,7 +60,17 @@ def resolve_checkpoint(spec, hid=None):
 
 
 def restore(model, prefix, weights_only):
-  """Restores model (and optimizer unless weights_only) from `prefix`; clear error on mismatch."""
+  """Restores model (and optimizer unless weights_only) from `prefix`; clear error on mismatch.
+
+  A checkpoint of the authors' code restores its weights and step counter only (their legacy
+  Adam slots have another layout), whatever weights_only says.
+  """
+  if authors_runs.is_authors_checkpoint(prefix):
+    try:
+      authors_runs.restore_weights(model, prefix)
+    except authors_runs.AuthorsRunError as e:
+      raise CheckpointMismatchError(str(e)) from e
+    return
   model.optimizer.build(model.trainable_variables)  # So optimizer slots restore immediately.
   target = (tf.train.Checkpoint(model=_weights_view(model)) if weights_only
             else tf.train.Checkpoint(model=model))

@@ -71,8 +71,34 @@ def _conv_t(filters, kernel_size, strides, activation=None):
                                          use_bias=True, activation=activation)
 
 
-class BLS2017Analysis(tf.keras.Sequential):
-  """Ballé et al. 2017 analysis: 9x9 down 4 + GDN, 5x5 down 2 + GDN, 5x5 down 2 (no bias)."""
+def _signal_conv(filters, kernel_size, down=1, up=1, activation=None, use_bias=True):
+  """tfc.SignalConv2D as the authors' BLS2017/MBT2018 transforms use it (TFC's own bls2017 and
+  bmshj2018 models): RDFT kernel parameterization, "same_zeros" padding, TFC's default
+  initializers; analysis layers correlate and downsample, synthesis layers convolve and upsample.
+  """
+  return tfc.SignalConv2D(filters, (kernel_size, kernel_size), corr=down > 1, strides_down=down,
+                          strides_up=up, padding="same_zeros", use_bias=use_bias,
+                          activation=activation)
+
+
+class _PlainConvEquivalent:
+  """FLOPs and parameters of SignalConv2D transforms are counted on a plain-Keras-conv graph.
+
+  SignalConv2D stores each kernel as its RDFT (real + imaginary parts) and computes the spatial
+  kernel on every call; the published counts were measured on Keras convolutions with the same
+  kernel shapes, strides and activations. `profiling_equivalent` builds that graph (see
+  common/profile_utils.py); it computes the same kind of function, not the same values.
+  """
+  _EQUIVALENT = None  # The plain-conv class taking the same constructor arguments.
+
+  def profiling_equivalent(self, input_shape):
+    layer = self._EQUIVALENT(**self._config)
+    layer(tf.zeros(input_shape))
+    return layer
+
+
+class _KerasBLS2017Analysis(tf.keras.Sequential):
+  """BLS2017Analysis with plain Keras convs (the graph its complexity is counted on)."""
 
   def __init__(self, num_filters=256):
     super().__init__(name="BLS2017Analysis")
@@ -81,8 +107,8 @@ class BLS2017Analysis(tf.keras.Sequential):
     self.add(tf.keras.layers.Conv2D(num_filters, 5, strides=2, padding="same", use_bias=False))
 
 
-class BLS2017Synthesis(tf.keras.Sequential):
-  """Mirror of BLS2017Analysis with IGDN; the last 9x9 up-4 layer outputs 3 channels."""
+class _KerasBLS2017Synthesis(tf.keras.Sequential):
+  """BLS2017Synthesis with plain Keras transposed convs."""
 
   def __init__(self, num_filters=256, output_channels=3):
     super().__init__(name="BLS2017Synthesis")
@@ -91,11 +117,8 @@ class BLS2017Synthesis(tf.keras.Sequential):
     self.add(_conv_t(output_channels, 9, 4))
 
 
-class MBT2018Analysis(tf.keras.Sequential):
-  """Minnen et al. 2018 analysis: n_layers 5x5 stride-2 convs with GDN in between.
-
-  A bottleneck wider than channels_base (output_channels, e.g. 320) adds capacity cheaply.
-  """
+class _KerasMBT2018Analysis(tf.keras.Sequential):
+  """MBT2018Analysis with plain Keras convs."""
 
   def __init__(self, channels_base=192, n_layers=4, output_channels=None):
     super().__init__(name="MBT2018Analysis")
@@ -104,14 +127,67 @@ class MBT2018Analysis(tf.keras.Sequential):
     self.add(_conv(output_channels or channels_base, 5, 2))
 
 
-class MBT2018Synthesis(tf.keras.Sequential):
-  """Mirror of MBT2018Analysis with inverse GDN; the last layer outputs 3 channels."""
+class _KerasMBT2018Synthesis(tf.keras.Sequential):
+  """MBT2018Synthesis with plain Keras transposed convs."""
 
   def __init__(self, channels_base=192, n_layers=4, output_channels=3):
     super().__init__(name="MBT2018Synthesis")
     for _ in range(n_layers - 1):
       self.add(_conv_t(channels_base, 5, 2, activation=IGDN1()))
     self.add(_conv_t(output_channels, 5, 2))
+
+
+class BLS2017Analysis(_PlainConvEquivalent, tf.keras.Sequential):
+  """Ballé et al. 2017 analysis: 9x9 down 4 + GDN, 5x5 down 2 + GDN, 5x5 down 2 (no bias)."""
+  _EQUIVALENT = _KerasBLS2017Analysis
+
+  def __init__(self, num_filters=256):
+    super().__init__(name="BLS2017Analysis")
+    self._config = dict(num_filters=num_filters)
+    self.add(_signal_conv(num_filters, 9, down=4, activation=GDN1()))
+    self.add(_signal_conv(num_filters, 5, down=2, activation=GDN1()))
+    self.add(_signal_conv(num_filters, 5, down=2, use_bias=False))
+
+
+class BLS2017Synthesis(_PlainConvEquivalent, tf.keras.Sequential):
+  """Mirror of BLS2017Analysis with IGDN; the last 9x9 up-4 layer outputs 3 channels."""
+  _EQUIVALENT = _KerasBLS2017Synthesis
+
+  def __init__(self, num_filters=256, output_channels=3):
+    super().__init__(name="BLS2017Synthesis")
+    self._config = dict(num_filters=num_filters, output_channels=output_channels)
+    self.add(_signal_conv(num_filters, 5, up=2, activation=IGDN1()))
+    self.add(_signal_conv(num_filters, 5, up=2, activation=IGDN1()))
+    self.add(_signal_conv(output_channels, 9, up=4))
+
+
+class MBT2018Analysis(_PlainConvEquivalent, tf.keras.Sequential):
+  """Minnen et al. 2018 analysis: n_layers 5x5 stride-2 convs with GDN in between.
+
+  A bottleneck wider than channels_base (output_channels, e.g. 320) adds capacity cheaply.
+  """
+  _EQUIVALENT = _KerasMBT2018Analysis
+
+  def __init__(self, channels_base=192, n_layers=4, output_channels=None):
+    super().__init__(name="MBT2018Analysis")
+    self._config = dict(channels_base=channels_base, n_layers=n_layers,
+                        output_channels=output_channels)
+    for _ in range(n_layers - 1):
+      self.add(_signal_conv(channels_base, 5, down=2, activation=GDN1()))
+    self.add(_signal_conv(output_channels or channels_base, 5, down=2))
+
+
+class MBT2018Synthesis(_PlainConvEquivalent, tf.keras.Sequential):
+  """Mirror of MBT2018Analysis with inverse GDN; the last layer outputs 3 channels."""
+  _EQUIVALENT = _KerasMBT2018Synthesis
+
+  def __init__(self, channels_base=192, n_layers=4, output_channels=3):
+    super().__init__(name="MBT2018Synthesis")
+    self._config = dict(channels_base=channels_base, n_layers=n_layers,
+                        output_channels=output_channels)
+    for _ in range(n_layers - 1):
+      self.add(_signal_conv(channels_base, 5, up=2, activation=IGDN1()))
+    self.add(_signal_conv(output_channels, 5, up=2))
 
 
 class CNNAnalysis(tf.keras.Sequential):

@@ -35,11 +35,13 @@ class Model(ntc_model.NTCModel):
     return dict(y=self.analysis(x_padded))
 
   def decode_latents(self, latents, training, method=None, tau=None):
+    """(bits, coded bits, x_hat): see NTCModel.rd_terms (the estimate is the coded rate here)."""
     method, relaxation = self.latent_relaxation(method, tau)
     y_hat, y_bits = quantization.quantize_latent(
         quantization.LatentCoder(self.entropy_models[0]), latents["y"], method, training,
         **relaxation)
-    return dict(y=y_bits), self.synthesis(y_hat)
+    bits = dict(y=y_bits)
+    return bits, (None if training else bits), self.synthesis(y_hat)
 
   def profiled_transforms(self, padded_image_shape):
     """{module name: (layer, input shape)} for FLOP accounting on an image of this shape."""

@@ -38,6 +38,11 @@ def log_scale_to_index(log_scale):
 SCALE_PARAMETERIZATIONS = {"exp_index": tf.exp, "log_scale": log_scale_to_index}
 
 
+def coding_indexes(indexes):
+  """The integer scale-table indexes the range coder uses for continuous indexes."""
+  return tf.round(tf.clip_by_value(indexes, 0., NUM_SCALES - 1.))
+
+
 class Model(ntc_model.NTCModel):
 
   # model_config values for keys a stored config.json lacks: runs written before the key existed.
@@ -86,25 +91,34 @@ class Model(ntc_model.NTCModel):
   def entropy_parameters(self, z_hat, training):
     """(mu, scale indexes) for y from the (quantized) hyper-latents.
 
-    Outside training the indexes are rounded to the scale table, as range coding needs them;
-    estimated bits then use exactly the scales the coder uses.
+    In training the indexes are continuous (TFC clips them to the table and interpolates the
+    scale between table entries); outside training they are the coder's (coding_indexes).
     """
     mu, h = tf.split(self.hyper_synthesis(z_hat), 2, axis=-1)
     indexes = self._scale_index(h)
-    if not training:
-      indexes = tf.round(tf.clip_by_value(indexes, 0., NUM_SCALES - 1.))
-    return mu, indexes
+    return mu, (indexes if training else coding_indexes(indexes))
 
   def decode_latents(self, latents, training, method=None, tau=None):
+    """(bits, coded bits, x_hat): see NTCModel.rd_terms.
+
+    bits use continuous scale indexes, as the authors' code computes its rate (training and
+    evaluation alike); outside training, coded bits are those of y under the rounded indexes
+    the range coder uses (z's are the same either way).
+    """
     side_model, conditional_model = self.entropy_models
     method, relaxation = self.latent_relaxation(method, tau)
     z_hat, z_bits = quantization.quantize_latent(
         quantization.LatentCoder(side_model), latents["z"], method, training, **relaxation)
-    mu, indexes = self.entropy_parameters(z_hat, training)
+    mu, indexes = self.entropy_parameters(z_hat, training=True)
     y_coder = quantization.LatentCoder(conditional_model, scale_indexes=indexes, loc=mu)
     y_hat, y_bits = quantization.quantize_latent(y_coder, latents["y"], method, training,
                                                  **relaxation)
-    return dict(y=y_bits, z=z_bits), self.synthesis(y_hat)
+    coded_bits = None
+    if not training:
+      _, coded_y_bits = quantization.LatentCoder(
+          conditional_model, scale_indexes=coding_indexes(indexes), loc=mu).hard(latents["y"])
+      coded_bits = dict(y=coded_y_bits, z=z_bits)
+    return dict(y=y_bits, z=z_bits), coded_bits, self.synthesis(y_hat)
 
   def profiled_transforms(self, padded_image_shape):
     """{module name: (layer, input shape)} for FLOP accounting on an image of this shape."""
