@@ -66,6 +66,16 @@ def model_family(config_dict):
   return family if family in _PRIOR_ATTRIBUTE else None
 
 
+def model_module(workdir):
+  """Our model module ('mshyper.models' or 'factorized.models') for an authors' run directory."""
+  with open(os.path.join(workdir, "config.json")) as f:
+    family = model_family(json.load(f))
+  if family is None:
+    raise AuthorsRunError(f"{workdir}/config.json has no config_filename saying whether it is a "
+                          f"mshyper or a factorized model.")
+  return f"{family}.models"
+
+
 def translate_config(config_dict, model_module):
   """Their config.json (dict) -> ours (dict), for a model of `model_module` (e.g.
   'mshyper.models'); raises AuthorsRunError when the run is of the other model family."""

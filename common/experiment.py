@@ -126,9 +126,12 @@ def load_run(workdir, model_cls):
   if not os.path.exists(config_path):
     raise FileNotFoundError(
         f"{workdir} is not a run directory: expected config.json with checkpoints/ (a run of "
-        f"this project) or with train/checkpoints/ (a run of the authors' code).")
+        f"this project) or config.json with train/checkpoints/ (a run of the authors' code).")
   with open(config_path) as f:
     config = ml_collections.ConfigDict(json.load(f))
+  if "model_config" not in config:
+    raise ValueError(f"{workdir}/config.json has no model_config: not a run directory of this "
+                     f"project nor of the authors' code.")
   record_path = os.path.join(workdir, RUN_RECORD)
   if os.path.exists(record_path):
     with open(record_path) as f:

@@ -1,0 +1,124 @@
+"""The authors' run directories load through our public entry points, and our evaluation
+reproduces what their evaluation computed from the same checkpoint (tests/fixtures/paper_code).
+
+Tolerances (issue 11): bpp |diff| <= 1e-4, MSE relative <= 1e-5, the 8-bit reconstruction equal
+(measured: bpp within 1.2e-7, MSE and reconstruction identical for all five).
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from common import (authors_runs, codec, eval_lib, experiment, image_utils, itinf_lib,
+                    notebook_utils, results, train_lib)
+from factorized.models import Model as FactorizedModel
+from mshyper.models import Model as HyperModel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "paper_code")
+IMAGE = os.path.join(FIXTURES, "coffee_crop_128x192.png")
+RUNS = ("bls2017", "mbt2018", "jpegl", "two_layer_syn", "two_layer_syn2")
+ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def model_cls(run):
+  return FactorizedModel if run == "bls2017" else HyperModel
+
+
+def reference(run):
+  with open(os.path.join(FIXTURES, run, "reference.json")) as f:
+    return json.load(f)
+
+
+def sha256(array):
+  return hashlib.sha256(np.ascontiguousarray(array, np.uint8).tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_eval_reproduces_the_authors_evaluation(run):
+  """What eval computes (via load_codec, as eval does) on their run dir: their bpp as the
+  estimate, their MSE and reconstruction, also decoded from a real file."""
+  ref = reference(run)
+  coder = codec.load_codec(os.path.join(FIXTURES, run), model_cls(run))
+  assert coder.step == ref["checkpoint_step"] == 60
+  image = image_utils.read_image(IMAGE)
+  metrics, reconstruction = coder.model.evaluate(image_utils.to_model_input(image)[None])
+  assert abs(metrics["bpp"] - ref["bpp"]) <= 1e-4
+  assert abs(metrics["mse"] / ref["mse"] - 1) <= 1e-5
+  assert sha256(reconstruction[0]) == ref["reconstruction_sha256"]
+  np.testing.assert_array_equal(coder.decode(coder.encode(image)), reconstruction[0])
+  # The coded rate uses rounded scale indexes (the same as the estimate without a hyperprior).
+  if run == "bls2017":
+    assert metrics["bpp_coded"] == metrics["bpp"]
+  else:
+    assert metrics["bpp_coded"] != metrics["bpp"]
+
+
+@pytest.mark.slow
+def test_eval_and_codec_command_lines_on_an_authors_run(tmp_path):
+  """The documented commands, on the two_layer_syn run: eval's per-image JSON has the authors'
+  bpp as bpp_estimated, the coded rate and the file's; compress/decompress reproduce their
+  reconstruction from a file."""
+  workdir = os.path.join(FIXTURES, "two_layer_syn")
+  ref = reference("two_layer_syn")
+  subprocess.run([sys.executable, "-m", "mshyper.eval", "--workdir", workdir, "--dataset", IMAGE,
+                  "--results_dir", str(tmp_path)], cwd=ROOT, env=ENV, check=True,
+                 capture_output=True)
+  per_image, _ = eval_lib.result_paths(str(tmp_path), IMAGE, workdir)
+  record, = results.read_per_image(per_image)
+  assert abs(record["bpp_estimated"] - ref["bpp"]) <= 1e-4
+  assert record["bpp_estimated"] < record["bpp_coded"] < record["bpp_actual"]
+  data, decoded = tmp_path / "coffee.ntc", tmp_path / "decoded.png"
+  for command, source, target in (("compress", IMAGE, data), ("decompress", data, decoded)):
+    subprocess.run([sys.executable, "-m", "mshyper.codec", command, "--workdir", workdir,
+                    str(source), str(target)], cwd=ROOT, env=ENV, check=True,
+                   capture_output=True)
+  assert sha256(image_utils.read_image(str(decoded))) == ref["reconstruction_sha256"]
+
+
+def test_warm_starts_and_notebook_loading_accept_an_authors_run(tmp_path):
+  workdir = os.path.join(FIXTURES, "jpegl")
+  # Training's --warm_start and itinf's warm_start resolve the run dir to its checkpoint.
+  prefix = train_lib.resolve_checkpoint(workdir)
+  assert prefix.endswith(os.path.join("train", "checkpoints", "ckpt-60"))
+  assert itinf_lib.resolve_warm_start(workdir, 0) == (workdir, 60)
+  config, model = experiment.load_run(workdir, HyperModel)
+  train_lib.restore(model, prefix, weights_only=True)
+  # The notebooks' loader finds the model family and the step without a run.json.
+  config, model, _ = notebook_utils.load_trained_model(workdir)
+  assert int(model.global_step) == 60 and config.model_config.rd_lambda == 0.08
+  assert config.model_config.scale_parameterization == "exp_index"
+
+
+def test_translated_config(tmp_path):
+  config, model = experiment.load_run(os.path.join(FIXTURES, "two_layer_syn2"), HyperModel)
+  mc = config.model_config
+  assert mc.latent_config.to_dict() == {"method": "mixedq"} and not model.offset_heuristic
+  assert mc.transform_config.synthesis.channels == [24, 3]
+  config, _ = experiment.load_run(os.path.join(FIXTURES, "bls2017"), FactorizedModel)
+  assert "scale_parameterization" not in config.model_config
+
+
+def test_wrong_family_mismatch_and_unknown_layout_are_clear_errors(tmp_path):
+  with pytest.raises(authors_runs.AuthorsRunError, match="factorized model"):
+    experiment.load_run(os.path.join(FIXTURES, "bls2017"), HyperModel)
+  # Another transform config than the checkpoint's: says which weights did not match.
+  copy = tmp_path / "jpegl"
+  shutil.copytree(os.path.join(FIXTURES, "jpegl"), copy)
+  config = json.loads((copy / "config.json").read_text())
+  config["model_config"]["transform_config"]["synthesis"]["kernel_size"] = 16
+  (copy / "config.json").write_text(json.dumps(config))
+  with pytest.raises(train_lib.CheckpointMismatchError, match="shape"):
+    codec.load_codec(str(copy), HyperModel)
+  neither = tmp_path / "neither"
+  neither.mkdir()
+  with pytest.raises(FileNotFoundError, match="train/checkpoints"):
+    codec.load_codec(str(neither), HyperModel)
+  (neither / "config.json").write_text("{}")
+  with pytest.raises(ValueError, match="no model_config"):
+    codec.load_codec(str(neither), HyperModel)
