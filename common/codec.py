@@ -152,10 +152,13 @@ class Codec:
     return x_hat
 
 
-def load_codec(workdir, model_cls, step=None):
-  """Codec for the weights of `workdir` (its latest checkpoint, or checkpoint `step`)."""
+def load_codec(workdir, model_cls, step=None, offset_heuristic=None):
+  """Codec for the weights of `workdir` (its latest checkpoint, or checkpoint `step`).
+
+  offset_heuristic, if given, replaces the run's (iterative inference codes without it).
+  """
   from common import config_utils, experiment, train_lib
-  config, model = experiment.load_run(workdir, model_cls)
+  config, model = experiment.load_run(workdir, model_cls, offset_heuristic)
   if step is None:
     prefix = train_lib.resolve_checkpoint(workdir)
   else:
@@ -165,6 +168,20 @@ def load_codec(workdir, model_cls, step=None):
                               f"{tf.train.get_checkpoint_state(train_lib.checkpoint_dir(workdir))}).")
   train_lib.restore(model, prefix, weights_only=True)
   return Codec(model, config_utils.model_identity(config), int(prefix.rsplit("-", 1)[1]))
+
+
+def load_codec_for_file(workdir, model_cls, data):
+  """The codec that decodes `data`: the checkpoint step its header names, and the offset
+  heuristic its model identity says (a file of iterative inference may be coded without it)."""
+  from common import config_utils, experiment
+  config, _ = experiment.read_run_config(workdir, model_cls)
+  identity = _FIXED.unpack_from(data)[2] if len(data) >= _FIXED.size else None
+  offset_heuristic = None
+  for candidate in (True, False):
+    config.model_config.offset_heuristic = candidate
+    if bytes.fromhex(config_utils.model_identity(config)) == identity:
+      offset_heuristic = candidate
+  return load_codec(workdir, model_cls, step=peek_step(data), offset_heuristic=offset_heuristic)
 
 
 def peek_step(data):

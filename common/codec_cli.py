@@ -35,7 +35,7 @@ def main(model_cls, argv=None):
     else:
       with open(args.input, "rb") as f:
         data = f.read()
-      coder = codec.load_codec(args.workdir, model_cls, step=codec.peek_step(data))
+      coder = codec.load_codec_for_file(args.workdir, model_cls, data)
       image = coder.decode(data)
       image_utils.write_png(args.output, image)
       print(f"{args.input} -> {args.output} ({image.shape[1]}x{image.shape[0]})")

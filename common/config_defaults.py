@@ -58,7 +58,12 @@ def make_itinf_config(dataset="embedded_eval", num_steps=3000):
   config.itinf_config = dict(
       # A training experiment dir (the run wid=warm_start_wid in it), workdir or checkpoint.
       warm_start="", warm_start_wid=0, num_steps=num_steps, log_metrics_every_steps=100,
-      eval_every_steps=500, timing_repeats=1)
+      eval_every_steps=500, timing_repeats=1,
+      # The offset heuristic of the warm-started model during itinf and in its files: off, as
+      # the authors' itinf configs set it for every model (latents are rounded to integers, or
+      # around the predicted mean); True keeps the training value. Files record the choice in
+      # their model identity, and `codec decompress --workdir RUN` follows it.
+      offset_heuristic=False)
   config.optimizer_config = dict(learning_rate=5e-3, reduce_lr_after=0.9, reduce_lr_factor=0.1,
                                  warmup_until=0.0)
   # method: sga, or unoise / ste / mixedq for comparison (tau_* only matter for sga).

@@ -111,18 +111,16 @@ def build_model(model_cls, model_config, stored=False):
   return model_cls(**kwargs)
 
 
-def load_run(workdir, model_cls):
-  """(config, model) of a finished or running workdir, built from its config.json.
+def read_run_config(workdir, model_cls):
+  """(config, stored) of a run directory of ours or of the authors' code (see load_run).
 
-  Also reads the authors' run directories (config.json + train/checkpoints/, see
-  common/authors_runs.py); a directory of neither layout is an error that says so.
+  stored: whether missing model_config keys take their pre-key values (runs of ours).
   """
   import ml_collections
   from common import authors_runs
-  config_path = os.path.join(workdir, "config.json")
   if authors_runs.is_authors_run(workdir):
-    config = ml_collections.ConfigDict(authors_runs.read_config(workdir, model_cls.__module__))
-    return config, build_model(model_cls, config.model_config)
+    return ml_collections.ConfigDict(authors_runs.read_config(workdir, model_cls.__module__)), False
+  config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
     raise FileNotFoundError(
         f"{workdir} is not a run directory: expected config.json with checkpoints/ (a run of "
@@ -138,4 +136,17 @@ def load_run(workdir, model_cls):
       model_module = json.load(f).get("model")
     if model_module and model_module != model_cls.__module__:
       raise ValueError(f"{workdir} holds a {model_module} run, not {model_cls.__module__}.")
-  return config, build_model(model_cls, config.model_config, stored=True)
+  return config, True
+
+
+def load_run(workdir, model_cls, offset_heuristic=None):
+  """(config, model) of a finished or running workdir, built from its config.json.
+
+  Also reads the authors' run directories (config.json + train/checkpoints/, see
+  common/authors_runs.py); a directory of neither layout is an error that says so.
+  offset_heuristic, if given, replaces the run's (iterative inference turns it off).
+  """
+  config, stored = read_run_config(workdir, model_cls)
+  if offset_heuristic is not None:
+    config.model_config.offset_heuristic = bool(offset_heuristic)
+  return config, build_model(model_cls, config.model_config, stored=stored)

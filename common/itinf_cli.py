@@ -28,7 +28,8 @@ def main(model_cls):
     shutil.copyfile(config_path, os.path.join(workdir, "config_snapshot.py"))
     experiment.log_to_file(os.path.join(workdir, "itinf.log"))
     logging.info("Workdir: %s; warm start: %s at step %d.", workdir, train_workdir, step)
-    coder = codec.load_codec(train_workdir, model_cls, step=step)
+    coder = codec.load_codec(train_workdir, model_cls, step=step,
+                             offset_heuristic=ic.offset_heuristic)
     itinf_lib.run(coder, config, workdir, train_workdir, FLAGS.results_dir)
 
   app.run(run)

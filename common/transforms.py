@@ -232,21 +232,24 @@ class HyperSynthesis(tf.keras.Sequential):
     self.add(_conv_t(bottleneck_size * 2, 3, 1))
 
 
-class SmallHyperAnalysis(tf.keras.Sequential):
-  """h_a for tiny (e.g. 32x32) images: one stride-2 layer instead of two (2x less downsampling)."""
+class HyperAnalysisSmall(tf.keras.Sequential):
+  """The authors' small h_a (one stride-2 layer instead of two): conv3x3 s1 relu, conv5x5 s2
+  without bias (all bottleneck_size channels), as TFC's hyperprior ends its h_a."""
 
   def __init__(self, bottleneck_size=320, activation_type="relu"):
-    super().__init__(name="SmallHyperAnalysis")
+    super().__init__(name="HyperAnalysisSmall")
     self.add(_conv(bottleneck_size, 3, 1, activation=get_activation(activation_type)))
-    self.add(_conv(bottleneck_size, 3, 2))
+    self.add(tf.keras.layers.Conv2D(bottleneck_size, 5, strides=2, padding="same",
+                                    use_bias=False))
 
 
-class SmallHyperSynthesis(tf.keras.Sequential):
-  """h_s matching SmallHyperAnalysis: one stride-2 layer, outputs 2C (mean, log-scale)."""
+class HyperSynthesisSmall(tf.keras.Sequential):
+  """The authors' small h_s matching HyperAnalysisSmall: convT5x5 s2 relu (1.5C), convT3x3 s1
+  (2C = mean and scale input)."""
 
   def __init__(self, bottleneck_size=320, activation_type="relu"):
-    super().__init__(name="SmallHyperSynthesis")
-    self.add(_conv_t(int(bottleneck_size * 1.5), 3, 2,
+    super().__init__(name="HyperSynthesisSmall")
+    self.add(_conv_t(int(bottleneck_size * 1.5), 5, 2,
                      activation=get_activation(activation_type)))
     self.add(_conv_t(bottleneck_size * 2, 3, 1))
 
@@ -323,7 +326,7 @@ class JPEGLikeHyperSynthesis(tf.keras.Model):
 TRANSFORMS = {cls.__name__: cls for cls in (
     BLS2017Analysis, BLS2017Synthesis, MBT2018Analysis, MBT2018Synthesis,
     CNNAnalysis, CNNSynthesis, HyperAnalysis, HyperSynthesis,
-    SmallHyperAnalysis, SmallHyperSynthesis,
+    HyperAnalysisSmall, HyperSynthesisSmall,
     elic.ElicAnalysis, elic.ElicSynthesis,
     JPEGLikeSynthesis, TwoLayerSynthesis, TwoLayerResSynthesis, JPEGLikeHyperSynthesis)}
 

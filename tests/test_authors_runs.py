@@ -13,9 +13,11 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from common import (authors_runs, codec, eval_lib, experiment, image_utils, itinf_lib,
-                    notebook_utils, results, train_lib)
+from common import (authors_runs, codec, config_utils, eval_lib, experiment, image_utils,
+                    itinf_lib, notebook_utils, profile_utils, results, train_lib, transforms)
+from common.config_defaults import make_itinf_config
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
 
@@ -39,6 +41,7 @@ def sha256(array):
   return hashlib.sha256(np.ascontiguousarray(array, np.uint8).tobytes()).hexdigest()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", RUNS)
 def test_eval_reproduces_the_authors_evaluation(run):
   """What eval computes (via load_codec, as eval does) on their run dir: their bpp as the
@@ -122,3 +125,34 @@ def test_wrong_family_mismatch_and_unknown_layout_are_clear_errors(tmp_path):
   (neither / "config.json").write_text("{}")
   with pytest.raises(ValueError, match="no model_config"):
     codec.load_codec(str(neither), HyperModel)
+
+
+def test_paper_settings_of_the_authors_configs():
+  """The sweep of two_layer_syn2 and the itinf offset heuristic are the authors'."""
+  module = config_utils.load_config_module(
+      os.path.join(ROOT, "mshyper", "configs", "two_layer_syn2.py"))
+  sweep = module.get_hyper()
+  points = {(h["model_config.rd_lambda"], h["model_config.transform_config.synthesis.channels"])
+            for h in sweep}
+  assert len(sweep) == len(points) == 8
+  assert points == {(lam, (width, 3)) for lam in (0.08, 0.02, 0.005, 0.00125)
+                    for width in (24, 48)}
+  assert sweep[0] == {"model_config.rd_lambda": 0.08,
+                      "model_config.transform_config.synthesis.channels": (24, 3)}
+  assert make_itinf_config().itinf_config.offset_heuristic is False
+
+
+def test_signal_conv_transforms_are_profiled_on_plain_convs_of_the_same_shapes():
+  for config, shape in ((dict(cls="MBT2018Synthesis", channels_base=12), (1, 4, 6, 16)),
+                        (dict(cls="BLS2017Analysis", num_filters=16), (1, 64, 96, 3))):
+    layer = transforms.build_transform(config)
+    output = layer(tf.zeros(shape))
+    equivalent = profile_utils.profiled_graph(layer, shape)
+    assert equivalent(tf.zeros(shape)).shape == output.shape
+    kernels = [tuple(sub.kernel.shape) for sub in layer.layers]
+    plain = [tuple(sub.kernel.shape) for sub in equivalent.layers]
+    # SignalConv2D's spatial kernels are [kh, kw, in, out] also when transposed; Keras'
+    # transposed kernels are [kh, kw, out, in].
+    if config["cls"].endswith("Synthesis"):
+      plain = [(h, w, o, i) for h, w, i, o in plain]
+    assert kernels == plain

@@ -98,21 +98,28 @@ def test_sga_lowers_rd_loss_and_its_file_decodes_bit_exact(trained, coder, tmp_p
   assert [r["step"] for r in lines if "val/loss" in r] == [0, 125, 250]
   assert any("train/tau" in r and "train/steps_per_sec" in r for r in lines)
 
-  # The file decodes to exactly the reconstruction of the hard-rounded optimized latents.
+  # The file decodes to exactly the reconstruction of the hard-rounded optimized latents. It was
+  # coded without the offset heuristic (itinf's default, as the authors' itinf configs), which
+  # the decoder reads from the file's model identity.
   with np.load(os.path.join(image_dir, "latents.npz")) as saved:
     latents = {name: tf.constant(saved[name]) for name in saved.files}
   with open(os.path.join(image_dir, "bitstream.ntc"), "rb") as f:
     data = f.read()
   assert 8 * len(data) / CROP ** 2 == record["bpp_actual"]
+  with pytest.raises(codec.BitstreamError, match="another model"):
+    coder.decode(data)
+  itinf_coder = codec.load_codec_for_file(train_workdir, HyperModel, data)
+  assert coder.model.offset_heuristic and not itinf_coder.model.offset_heuristic
   x = image_utils.to_model_input(photo_crop(CROP))[None]
-  _, metrics, x_hat = coder.model.rd_terms(x, latents, training=False)
-  np.testing.assert_array_equal(coder.decode(data), image_utils.from_model_output(x_hat)[0])
+  _, metrics, x_hat = itinf_coder.model.rd_terms(x, latents, training=False)
+  np.testing.assert_array_equal(itinf_coder.decode(data),
+                                image_utils.from_model_output(x_hat)[0])
   assert float(metrics["loss"]) == pytest.approx(record["rd_loss"], rel=1e-5)
 
   # A rerun reuses the finished image instead of optimizing it again.
   config = config_utils.apply_overrides(make_itinf_config(), overrides)
   stamp = os.path.getmtime(os.path.join(image_dir, "latents.npz"))
-  rerun = itinf_lib.run(coder, config, itinf_workdir, train_workdir, results_dir)
+  rerun = itinf_lib.run(itinf_coder, config, itinf_workdir, train_workdir, results_dir)
   assert results.read_per_image(rerun) == [record]
   assert os.path.getmtime(os.path.join(image_dir, "latents.npz")) == stamp
 

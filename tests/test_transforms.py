@@ -12,15 +12,15 @@ from common import transforms
 ANALYSIS = {"BLS2017Analysis", "MBT2018Analysis", "CNNAnalysis", "ElicAnalysis"}
 LATENT_INPUT = {"BLS2017Synthesis", "MBT2018Synthesis", "CNNSynthesis", "ElicSynthesis",
                 "JPEGLikeSynthesis", "TwoLayerSynthesis", "TwoLayerResSynthesis",
-                "HyperAnalysis", "SmallHyperAnalysis"}
-HYPER_INPUT = {"HyperSynthesis", "SmallHyperSynthesis", "JPEGLikeHyperSynthesis"}
+                "HyperAnalysis", "HyperAnalysisSmall"}
+HYPER_INPUT = {"HyperSynthesis", "HyperSynthesisSmall", "JPEGLikeHyperSynthesis"}
 SMALL = dict(  # Small widths keep the test fast; structure is unchanged.
     BLS2017Analysis=dict(num_filters=16), BLS2017Synthesis=dict(num_filters=16),
     MBT2018Analysis=dict(channels_base=16, output_channels=24),
     MBT2018Synthesis=dict(channels_base=16), CNNAnalysis=dict(channels_base=16),
     CNNSynthesis=dict(channels_base=16), HyperAnalysis=dict(bottleneck_size=24),
-    HyperSynthesis=dict(bottleneck_size=24), SmallHyperAnalysis=dict(bottleneck_size=24),
-    SmallHyperSynthesis=dict(bottleneck_size=24), ElicAnalysis=dict(channels=(16, 16, 16, 24)),
+    HyperSynthesis=dict(bottleneck_size=24), HyperAnalysisSmall=dict(bottleneck_size=24),
+    HyperSynthesisSmall=dict(bottleneck_size=24), ElicAnalysis=dict(channels=(16, 16, 16, 24)),
     ElicSynthesis=dict(channels=(16, 16, 16, 3)), JPEGLikeHyperSynthesis=dict(bottleneck_size=24))
 
 
