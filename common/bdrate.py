@@ -84,6 +84,7 @@ def bd(anchor, test, metric="psnr-rgb", method="pchip"):
   span = max(q_a.max(), q_t.max()) - min(q_a.min(), q_t.min())
   return {
       "anchor": anchor["name"], "test": test["name"], "metric": metric, "method": method,
+      "anchor_rate": results.rate_of(anchor), "test_rate": results.rate_of(test),
       "bd_rate_percent": float(bd_rate), "bd_metric_db": float(bd_metric),
       "quality_overlap": list(q_overlap),
       "quality_overlap_fraction": (q_overlap[1] - q_overlap[0]) / span,
@@ -103,26 +104,40 @@ def main(argv=None):
   parser.add_argument("--group-key", default=None,
                       help="for per-image lists: the record field that separates R-D points")
   parser.add_argument("--out", default=None, help="also write the table as JSON here")
+  parser.add_argument("--rate", choices=("auto", *results.RATES), default="auto",
+                      help="rate of every curve: auto = estimated when a curve only has that "
+                      "(the published anchors) and every curve has it, else each curve's own")
   args = parser.parse_args(argv)
   try:
     anchor = results.load_curve(args.anchor, args.group_key)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
-  print(f"anchor: {anchor['name']} ({args.anchor}); metric {args.metric}; {args.method}")
-  print(f"{'test':44s} {'BD-rate':>9s} {'BD-dB':>7s}  overlap ({args.metric})")
-  rows, failures = [], []
+  rows, failures, tests = [], [], []
   for path in args.test:
     # One unusable test curve must not hide the others' rows; the exit status reports it.
     try:
-      row = bd(anchor, results.load_curve(path, args.group_key), args.metric, args.method)
+      tests.append((path, results.load_curve(path, args.group_key)))
     except (ValueError, FileNotFoundError) as e:
+      failures.append(f"{path}: {e}")
+      print(f"{os.path.basename(path)[:44]:44s} n/a: {e}")
+  try:
+    anchor, *curves = results.like_with_like([anchor] + [c for _, c in tests], args.rate)
+  except ValueError as e:
+    sys.exit(f"error: {e}")
+  print(f"anchor: {anchor['name']} ({args.anchor}, {results.rate_of(anchor)} bpp); metric "
+        f"{args.metric}; {args.method}")
+  print(f"{'test':44s} {'rate':>9s} {'BD-rate':>9s} {'BD-dB':>7s}  overlap ({args.metric})")
+  for (path, _), curve in zip(tests, curves):
+    try:
+      row = bd(anchor, curve, args.metric, args.method)
+    except ValueError as e:
       failures.append(f"{path}: {e}")
       print(f"{os.path.basename(path)[:44]:44s} n/a: {e}")
       continue
     rows.append(row)
-    print(f"{row['test'][:44]:44s} {row['bd_rate_percent']:+8.2f}% {row['bd_metric_db']:+7.3f}"
-          f"  {row['quality_overlap'][0]:.2f}-{row['quality_overlap'][1]:.2f}"
-          f" ({100 * row['quality_overlap_fraction']:.0f}%)")
+    print(f"{row['test'][:44]:44s} {row['test_rate']:>9s} {row['bd_rate_percent']:+8.2f}% "
+          f"{row['bd_metric_db']:+7.3f}  {row['quality_overlap'][0]:.2f}-"
+          f"{row['quality_overlap'][1]:.2f} ({100 * row['quality_overlap_fraction']:.0f}%)")
   if args.out:
     results.write_json(args.out, rows)
   if failures:

@@ -4,7 +4,8 @@
 
 bpp on x; PSNR-RGB and MS-SSIM (dB) panels side by side when any curve has MS-SSIM,
 otherwise (or with --metric) a single panel. Reference curves (files under anchors/, and
-those passed with --anchor) are drawn dashed.
+those passed with --anchor) are drawn dashed. `--rate` chooses which rate each curve plots
+(default: like with like, see results.like_with_like); the legend says which.
 """
 
 import argparse
@@ -44,7 +45,8 @@ def plot(curves, out, metrics=None, title=None):
       bpp, values = _points(curve, metric)
       if bpp:  # colour by curve index so a curve looks the same in both panels
         ax.plot(bpp, values, "--" if is_anchor else "-", marker="o", markersize=3,
-                color=f"C{index % 10}", label=curve["name"])
+                color=f"C{index % 10}",
+                label=f"{curve['name']} ({results.rate_of(curve)} bpp)")
     ax.set_xlabel("bpp")
     ax.set_ylabel(AXIS_LABELS[metric])
     ax.grid(True, alpha=0.3)
@@ -67,6 +69,9 @@ def main(argv=None):
   parser.add_argument("--metric", choices=sorted(AXIS_LABELS), default=None,
                       help="single panel with this metric (default: every metric available)")
   parser.add_argument("--title", default=None)
+  parser.add_argument("--rate", choices=("auto", *results.RATES), default="auto",
+                      help="rate on the x axis: auto = estimated when a published (estimated) "
+                      "curve is plotted and every curve has it, else each curve's own")
   parser.add_argument("--group-key", default=None,
                       help="for per-image lists: the record field that separates R-D points")
   args = parser.parse_args(argv)
@@ -75,8 +80,9 @@ def main(argv=None):
   if not files:
     parser.error("give at least one curve file")
   try:
-    curves = [(results.load_curve(path, args.group_key), is_anchor)
-              for path, is_anchor in files]
+    loaded = results.like_with_like([results.load_curve(path, args.group_key)
+                                     for path, _ in files], args.rate)
+    curves = [(curve, is_anchor) for curve, (_, is_anchor) in zip(loaded, files)]
     plot(curves, args.out, [args.metric] if args.metric else None, args.title)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")

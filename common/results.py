@@ -99,7 +99,10 @@ def aggregate(records_by_point, name, description, param_key=None):
       its values are added as results[param_key].
 
   "bpp" is the mean actual bpp (bytes of a real file) when every record has one, else the
-  mean estimated bpp; top-level "bpp_source" says which. Points are sorted by bpp.
+  mean estimated bpp; top-level "bpp_source" says which. With actual rates, the means of the
+  estimated rate (the authors' definition) and of the coded rate are added as
+  results.bpp_estimated / results.bpp_coded where every record has them, so curves can be
+  compared with published (estimated) ones (see `with_rate`). Points are sorted by bpp.
   """
   points = []
   for records in records_by_point:
@@ -114,6 +117,10 @@ def aggregate(records_by_point, name, description, param_key=None):
                      "no rate is defined for every record.")
   points.sort(key=lambda records: np.mean([r[bpp_key] for r in records]))
   results = {"bpp": [float(np.mean([r[bpp_key] for r in records])) for records in points]}
+  if use_actual:
+    for key in ("bpp_estimated", "bpp_coded"):
+      if all(r.get(key) is not None for records in points for r in records):
+        results[key] = [float(np.mean([r[key] for r in records])) for records in points]
   for out_key, record_key in _AGGREGATED:
     results[out_key] = [_mean([r[record_key] for r in records]) for records in points]
   if param_key is not None:
@@ -172,3 +179,41 @@ def load_curve(path, group_key=None):
     groups = list(by_value.values())
   return aggregate(groups, name, f"aggregated from per-image results {path}",
                    param_key=group_key)
+
+
+RATES = ("actual", "estimated")
+
+
+def rate_of(curve):
+  """Which rate a curve's results.bpp is: 'actual' (file sizes; also CompressAI's own result
+  files, which have no bpp_source) or 'estimated' (e.g. the published anchors)."""
+  return curve.get("bpp_source", "actual")
+
+
+def has_rate(curve, rate):
+  return rate_of(curve) == rate or f"bpp_{rate}" in curve["results"]
+
+
+def with_rate(curve, rate):
+  """The curve with results.bpp holding its `rate` ('actual' or 'estimated')."""
+  if rate not in RATES:
+    raise ValueError(f"Unknown rate {rate!r}; valid: {RATES}.")
+  source = rate_of(curve)
+  if source == rate:
+    return curve
+  if not has_rate(curve, rate):
+    raise ValueError(f"Curve '{curve['name']}' has no {rate} rate (only {source}).")
+  res = dict(curve["results"])
+  res[f"bpp_{source}"], res["bpp"] = res["bpp"], res.pop(f"bpp_{rate}")
+  return {**curve, "bpp_source": rate, "results": res}
+
+
+def like_with_like(curves, rate="auto"):
+  """Curves on one rate. 'auto': the estimated rate when some curve only has that (published
+  anchors) and every curve has it, else each curve's own rate (file sizes for ours)."""
+  if rate == "auto":
+    estimated_only = any(rate_of(c) == "estimated" and not has_rate(c, "actual") for c in curves)
+    if not (estimated_only and all(has_rate(c, "estimated") for c in curves)):
+      return list(curves)
+    rate = "estimated"
+  return [with_rate(c, rate) for c in curves]

@@ -173,3 +173,28 @@ def test_plot_writes_png(tmp_path):
   assert not plot_rd._is_anchor_file(str(codec))  # pylint: disable=protected-access
   with pytest.raises(SystemExit, match="missing.json"):
     plot_rd.main([str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.png")])
+
+
+def test_curves_are_compared_on_like_rates(tmp_path, capsys):
+  """Against the published (estimated-rate) anchors, our curves use their estimated rate by
+  default; among curves with real files, the file sizes; the output says which."""
+  anchor = results.load_curve(TWO_LAYER)
+  assert results.rate_of(anchor) == "estimated"
+  points = [[_record("a", b, q, 0.9)] for b, q in zip(anchor["results"]["bpp"],
+                                                       anchor["results"]["psnr-rgb"])]
+  ours = results.aggregate(points, "ours", "test")
+  assert ours["results"]["bpp_estimated"] == pytest.approx(
+      [1.01 * b for b in anchor["results"]["bpp"]])
+  _, same = results.like_with_like([anchor, ours])
+  assert results.rate_of(same) == "estimated" and same["results"]["bpp"] == pytest.approx(
+      ours["results"]["bpp_estimated"])
+  classic = {"name": "jpeg", "results": {"bpp": [0.1, 0.2], "psnr-rgb": [28.0, 30.0]}}
+  assert results.like_with_like([ours, classic]) == [ours, classic]
+  with pytest.raises(ValueError, match="no estimated rate"):
+    results.like_with_like([anchor, classic], "estimated")
+  path = tmp_path / "ours.json"
+  results.write_json(path, ours)
+  bdrate.main(["--anchor", TWO_LAYER, "--test", str(path)])
+  out = capsys.readouterr().out
+  assert "estimated bpp" in out and "estimated" in out.splitlines()[-1]
+  assert "+1.00%" in out  # 1% more estimated bits at equal PSNR
