@@ -16,7 +16,8 @@ import pytest
 import tensorflow as tf
 
 from common import (authors_runs, codec, config_utils, eval_lib, experiment, image_utils,
-                    itinf_lib, notebook_utils, profile_utils, results, train_lib, transforms)
+                    import_run, itinf_lib, notebook_utils, profile_utils, results, train_lib,
+                    transforms)
 from common.config_defaults import make_itinf_config
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
@@ -156,3 +157,18 @@ def test_signal_conv_transforms_are_profiled_on_plain_convs_of_the_same_shapes()
     if config["cls"].endswith("Synthesis"):
       plain = [(h, w, o, i) for h, w, i, o in plain]
     assert kernels == plain
+
+
+@pytest.mark.slow
+def test_import_writes_a_run_of_ours_with_the_same_model(tmp_path):
+  authors_run = os.path.join(FIXTURES, "two_layer_syn2")
+  workdir = str(tmp_path / "imported")
+  assert import_run.main([authors_run, workdir]) == 0
+  assert not authors_runs.is_authors_run(workdir)
+  ours, theirs = (codec.load_codec(d, HyperModel) for d in (workdir, authors_run))
+  assert ours.identity == theirs.identity and ours.step == theirs.step == 60
+  image = image_utils.read_image(IMAGE)
+  assert theirs.decode(ours.encode(image)).tobytes() == ours.decode(theirs.encode(image)).tobytes()
+  metrics, _ = ours.model.evaluate(image_utils.to_model_input(image)[None])
+  assert abs(metrics["bpp"] - reference("two_layer_syn2")["bpp"]) <= 1e-4
+  assert import_run.main([authors_run, workdir]) == 2  # Refuses to overwrite.

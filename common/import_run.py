@@ -1,0 +1,58 @@
+"""`python -m common.import_run AUTHORS_RUN WORKDIR`: an authors' run directory as a run of ours.
+
+Every entry point reads the authors' run directories directly (common/authors_runs.py); this
+writes a normal run directory instead (config.json in our layout, run.json, checkpoints/ckpt-N
+with the weights and step of their latest checkpoint), e.g. to fine-tune with resume or to keep
+one layout. The Adam moments start at zero: their legacy-Adam slots are not carried over.
+"""
+import argparse
+import importlib
+import json
+import os
+import sys
+
+import tensorflow as tf
+
+from common import authors_runs, config_utils, experiment, train_lib
+
+
+def import_run(authors_run, workdir):
+  """Writes `workdir` from `authors_run`; returns the checkpoint prefix written."""
+  if not authors_runs.is_authors_run(authors_run):
+    raise ValueError(f"{authors_run} is not an authors' run directory (config.json + "
+                     f"{authors_runs.CHECKPOINT_SUBDIR}/).")
+  if os.path.exists(workdir) and os.listdir(workdir):
+    raise ValueError(f"{workdir} exists and is not empty; give a new directory.")
+  module = authors_runs.model_module(authors_run)
+  config, model = experiment.load_run(authors_run, importlib.import_module(module).Model)
+  prefix = train_lib.resolve_checkpoint(authors_run)
+  train_lib.restore(model, prefix, weights_only=True)
+  model.optimizer.build(model.trainable_variables)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config_utils.config_to_json(config))
+  with open(os.path.join(workdir, experiment.RUN_RECORD), "w") as f:
+    json.dump(dict(model=module, model_identity=config_utils.model_identity(config),
+                   imported_from=os.path.abspath(prefix)), f, indent=2)
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
+                                       train_lib.checkpoint_dir(workdir), max_to_keep=None)
+  return manager.save(checkpoint_number=int(model.global_step))
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(prog="python -m common.import_run",
+                                   description=__doc__.split("\n\n")[0])
+  parser.add_argument("authors_run", help="the authors' run directory")
+  parser.add_argument("workdir", help="new run directory of ours to write")
+  args = parser.parse_args(argv)
+  try:
+    prefix = import_run(args.authors_run, args.workdir)
+  except (ValueError, FileNotFoundError, train_lib.CheckpointMismatchError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print(f"wrote {args.workdir} (checkpoint {os.path.basename(prefix)})")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
