@@ -141,8 +141,9 @@ def _our_path(their_key, prior_attribute):
   return path
 
 
-def restore_weights(model, prefix):
-  """Loads an authors' checkpoint into `model` (weights and the step counter).
+def restore_weights(model, prefix, restore_step):
+  """Loads an authors' checkpoint into `model`: its weights, and its step counter unless
+  restore_step is False (a warm start trains from step 0).
 
   Every model variable must get a value and every weight of theirs a variable, with equal
   shapes; otherwise AuthorsRunError lists what did not match.
@@ -176,5 +177,5 @@ def restore_weights(model, prefix):
       raise AuthorsRunError(f"Checkpoint {prefix}: {their_weights[path]} has shape "
                             f"{value.shape}, our {path} {tuple(variable.shape)}.")
     variable.assign(value)
-  if _ITERATIONS_KEY in shapes:
+  if restore_step and _ITERATIONS_KEY in shapes:
     model.optimizer.iterations.assign(np.int64(reader.get_tensor(_ITERATIONS_KEY)))

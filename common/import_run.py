@@ -26,8 +26,8 @@ def import_run(authors_run, workdir):
   module = authors_runs.model_module(authors_run)
   config, model = experiment.load_run(authors_run, importlib.import_module(module).Model)
   prefix = train_lib.resolve_checkpoint(authors_run)
-  train_lib.restore(model, prefix, weights_only=True)
-  model.optimizer.build(model.trainable_variables)
+  train_lib.restore(model, prefix, weights_only=False)  # Weights and step; no Adam moments.
+  model.optimizer.build(model.trainable_variables)  # Zero moments, so the run can resume.
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config_utils.config_to_json(config))

@@ -62,12 +62,12 @@ def resolve_checkpoint(spec, hid=None):
 def restore(model, prefix, weights_only):
   """Restores model (and optimizer unless weights_only) from `prefix`; clear error on mismatch.
 
-  A checkpoint of the authors' code restores its weights and step counter only (their legacy
-  Adam slots have another layout), whatever weights_only says.
+  A checkpoint of the authors' code restores its weights (and, unless weights_only, its step
+  counter) but never its optimizer state: their legacy Adam slots have another layout.
   """
   if authors_runs.is_authors_checkpoint(prefix):
     try:
-      authors_runs.restore_weights(model, prefix)
+      authors_runs.restore_weights(model, prefix, restore_step=not weights_only)
     except authors_runs.AuthorsRunError as e:
       raise CheckpointMismatchError(str(e)) from e
     return

@@ -93,6 +93,7 @@ def test_warm_starts_and_notebook_loading_accept_an_authors_run(tmp_path):
   assert itinf_lib.resolve_warm_start(workdir, 0) == (workdir, 60)
   config, model = experiment.load_run(workdir, HyperModel)
   train_lib.restore(model, prefix, weights_only=True)
+  assert int(model.global_step) == 0  # A warm start trains from step 0.
   # The notebooks' loader finds the model family and the step without a run.json.
   config, model, _ = notebook_utils.load_trained_model(workdir)
   assert int(model.global_step) == 60 and config.model_config.rd_lambda == 0.08
@@ -172,3 +173,7 @@ def test_import_writes_a_run_of_ours_with_the_same_model(tmp_path):
   metrics, _ = ours.model.evaluate(image_utils.to_model_input(image)[None])
   assert abs(metrics["bpp"] - reference("two_layer_syn2")["bpp"]) <= 1e-4
   assert import_run.main([authors_run, workdir]) == 2  # Refuses to overwrite.
+  # A run of ours: training resumes from it (model and optimizer, at step 60).
+  _, model = experiment.load_run(workdir, HyperModel)
+  train_lib.restore(model, train_lib.resolve_checkpoint(workdir), weights_only=False)
+  assert int(model.global_step) == 60
