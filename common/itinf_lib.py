@@ -107,6 +107,7 @@ def check_run_record(workdir, config, train_workdir, step):
       train_workdir=os.path.abspath(train_workdir), checkpoint_step=step,
       dataset=config.data_config.dataset, center_crop=config.data_config.center_crop,
       num_steps=config.itinf_config.num_steps, latent_config=config.latent_config.to_dict(),
+      offset_heuristic=config.itinf_config.offset_heuristic,
       optimizer_config=config.optimizer_config.to_dict())))
   path = os.path.join(workdir, RUN_RECORD)
   if os.path.exists(path):
