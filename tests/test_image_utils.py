@@ -169,11 +169,25 @@ def test_pad_with_unknown_static_shape():
   assert tuple(image_utils.pad_to_multiple(x[:, :16, :8], 8).shape) == (1, 16, 8, 3)
 
 
+def test_reflect_padding_is_tf_pads_and_works_where_it_fails():
+  x = tf.random.stateless_uniform((1, 13, 7, 3), seed=(5, 6))
+  np.testing.assert_array_equal(image_utils.pad_to_multiple(x, 8, mode="reflect"),
+                                tf.pad(x, [[0, 0], [0, 3], [0, 1], [0, 0]], "REFLECT"))
+  # Padding 3 rows to 8 is beyond tf.pad's REFLECT: the mirror image, then the first row.
+  column = tf.reshape(tf.range(3.), (1, 3, 1, 1))
+  padded = image_utils.pad_to_multiple(column, 8, mode="reflect")
+  np.testing.assert_array_equal(padded[0, :, 0, 0], [0, 1, 2, 1, 0, 0, 0, 0])
+  np.testing.assert_array_equal(image_utils.pad_to_multiple(x[:, :1, :1], 4, mode="reflect"),
+                                tf.tile(x[:, :1, :1], (1, 4, 4, 1)))
+
+
 def test_pad_rejects_bad_arguments():
   with pytest.raises(ValueError, match="N, H, W, C"):
     image_utils.pad_to_multiple(tf.zeros((9, 17, 3)), 16)
   with pytest.raises(ValueError, match="positive int"):
     image_utils.pad_to_multiple(tf.zeros((1, 9, 17, 3)), 0)
+  with pytest.raises(ValueError, match="mode"):
+    image_utils.pad_to_multiple(tf.zeros((1, 9, 17, 3)), 16, mode="zeros")
 
 
 def test_model_value_range_round_trip():
