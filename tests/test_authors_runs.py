@@ -76,7 +76,10 @@ def test_eval_and_codec_command_lines_on_an_authors_run(tmp_path):
   per_image, _ = eval_lib.result_paths(str(tmp_path), IMAGE, workdir)
   record, = results.read_per_image(per_image)
   assert abs(record["bpp_estimated"] - ref["bpp"]) <= 1e-4
-  assert record["bpp_estimated"] < record["bpp_coded"] < record["bpp_actual"]
+  # Rounding the scale indexes costs bits; the file can cost less than either estimate on this
+  # barely trained model (latents far in a tail cost an escape code, not -log2 p; see README).
+  assert record["bpp_estimated"] < record["bpp_coded"]
+  assert record["bpp_actual"] == 8 * record["file_bytes"] / (128 * 192)
   data, decoded = tmp_path / "coffee.ntc", tmp_path / "decoded.png"
   for command, source, target in (("compress", IMAGE, data), ("decompress", data, decoded)):
     subprocess.run([sys.executable, "-m", "mshyper.codec", command, "--workdir", workdir,
