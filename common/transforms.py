@@ -1,9 +1,11 @@
 """Analysis/synthesis transforms of the paper, registered by class name.
 
 Every transform is a Keras layer/model mapping NHWC float tensors to NHWC float tensors, and is
-built from a config dict `{"cls": ClassName, **kwargs}` with `build_transform`. All convolutions are plain
-Keras convs with "same" padding and all GDNs are GDN1, as in the graphs on which the published
-FLOP and parameter counts were measured (see tests/test_profile.py).
+built from a config dict `{"cls": ClassName, **kwargs}` with `build_transform`. All GDNs are GDN1.
+The BLS2017 and MBT2018 transforms use tfc.SignalConv2D as the authors' code does; every other
+convolution is a plain Keras conv with "same" padding, as in the graphs on which the published
+FLOP and parameter counts were measured (see tests/test_profile.py; SignalConv2D transforms are
+counted on their plain-conv equivalent).
 """
 import inspect
 from typing import Any, Mapping
