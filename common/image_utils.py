@@ -153,12 +153,20 @@ def _static_or_dynamic_dim(x, axis):
   return size if size is not None else tf.shape(x)[axis]
 
 
-def pad_to_multiple(x, factor):
-  """Pads images (N, H, W, C) at the bottom and right so that `factor` divides H and W.
+def _leading_padding(padded_size, size):
+  # The image sits in the middle of the padded canvas: pixels next to a canvas border are
+  # reconstructed worst (the transforms' convolutions see zeros beyond it), so a tiny image in
+  # a corner would be all border. Python ints keep static shapes.
+  return (padded_size - size) // 2
 
-  The edge row/column is replicated. Replication (rather than zeros) adds no artificial
-  edges, so the padding costs few bits; 'REFLECT' would be similar but fails when the
-  padding is as large as the image (e.g. a 17x9 image padded to 64).
+
+def pad_to_multiple(x, factor):
+  """Pads images (N, H, W, C) on all sides so that `factor` divides H and W.
+
+  The image is centred in the padded canvas and its edge rows/columns are replicated outwards.
+  Replication (rather than zeros) adds no artificial edges, so the padding costs few bits;
+  'REFLECT' would be similar but fails when the padding is as large as the image (e.g. a 17x9
+  image padded to 64).
   """
   x = tf.convert_to_tensor(x)
   if x.shape.rank != 4:
@@ -171,13 +179,16 @@ def pad_to_multiple(x, factor):
     if isinstance(size, int) and size % factor == 0:
       continue  # Already a multiple (e.g. training crops): no copy.
     padded_size = (size + factor - 1) // factor * factor
-    x = tf.gather(x, tf.minimum(tf.range(padded_size), size - 1), axis=axis)
+    source = tf.range(padded_size) - _leading_padding(padded_size, size)
+    x = tf.gather(x, tf.clip_by_value(source, 0, size - 1), axis=axis)
   return x
 
 
 def crop_to(x, height, width):
-  """Crops images (N, H, W, C) to their top-left (height, width), undoing pad_to_multiple."""
-  return x[:, :height, :width, :]
+  """Crops images (N, H, W, C) to their central (height, width), undoing pad_to_multiple."""
+  top = _leading_padding(_static_or_dynamic_dim(x, 1), height)
+  left = _leading_padding(_static_or_dynamic_dim(x, 2), width)
+  return x[:, top:top + height, left:left + width, :]
 
 
 def to_model_input(x):

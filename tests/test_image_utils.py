@@ -151,10 +151,17 @@ def test_pad_and_crop_round_trip_odd_size(factor, padded_shape):
   x = tf.random.stateless_uniform((2, 9, 17, 3), seed=(1, 2))  # H=9, W=17
   padded = image_utils.pad_to_multiple(x, factor)
   assert tuple(padded.shape) == padded_shape
-  # Edge replication: padded rows repeat the last row, padded columns the last column.
-  np.testing.assert_array_equal(padded[:, 9:, :17], tf.repeat(x[:, 8:9], padded_shape[1] - 9, 1))
-  np.testing.assert_array_equal(padded[:, :9, 17:], tf.repeat(x[:, :, 16:17],
-                                                              padded_shape[2] - 17, 2))
+  # The image is centred; edge replication: rows above repeat the first row, rows below the
+  # last, columns left the first column, columns right the last.
+  top, left = (padded_shape[1] - 9) // 2, (padded_shape[2] - 17) // 2
+  bottom, right = padded_shape[1] - 9 - top, padded_shape[2] - 17 - left
+  np.testing.assert_array_equal(padded[:, top:top + 9, left:left + 17], x)
+  np.testing.assert_array_equal(padded[:, :top, left:left + 17], tf.repeat(x[:, :1], top, 1))
+  np.testing.assert_array_equal(padded[:, top + 9:, left:left + 17],
+                                tf.repeat(x[:, 8:9], bottom, 1))
+  np.testing.assert_array_equal(padded[:, top:top + 9, :left], tf.repeat(x[:, :, :1], left, 2))
+  np.testing.assert_array_equal(padded[:, top:top + 9, left + 17:],
+                                tf.repeat(x[:, :, 16:17], right, 2))
   np.testing.assert_array_equal(image_utils.crop_to(padded, 9, 17), x)
 
 
