@@ -58,8 +58,7 @@ MAX_IMAGE_PIXELS = 1 << 26
 _MIN_LENGTH_FACTOR = 0.9
 _MIN_LENGTH_SLACK_BYTES = 16
 
-Header = collections.namedtuple(
-    "Header", "identity fingerprint step height width latents header_size")
+Header = collections.namedtuple("Header", "identity fingerprint step height width latents")
 LatentEntry = collections.namedtuple("LatentEntry", "shape length symbols_crc")
 
 
@@ -102,6 +101,19 @@ def min_bits_per_symbol(entropy_model):
   return np.asarray(bits)
 
 
+def header_size(num_latents):
+  return _FIXED.size + num_latents * _LATENT.size + _HEADER_CRC.size
+
+
+def pack_header(header, version=FORMAT_VERSION):
+  """Header bytes (with their checksum) of a file."""
+  data = _FIXED.pack(MAGIC, version, header.identity, header.fingerprint, header.step,
+                     header.height, header.width, len(header.latents))
+  for entry in header.latents:
+    data += _LATENT.pack(*entry.shape, entry.length, entry.symbols_crc)
+  return data + _HEADER_CRC.pack(zlib.crc32(data))
+
+
 def parse_header(data):
   """Model-independent checks of a file: magic, version, header checksum, total length."""
   data = bytes(data)
@@ -111,12 +123,12 @@ def parse_header(data):
   if version != FORMAT_VERSION:
     raise BitstreamError(f"Bitstream format version {version}; this decoder reads version "
                          f"{FORMAT_VERSION}.")
-  header_size = _FIXED.size + count * _LATENT.size + _HEADER_CRC.size
-  if len(data) < header_size:
+  size = header_size(count)
+  if len(data) < size:
     raise BitstreamError(f"Damaged bitstream: truncated header ({len(data)} bytes, the header "
-                         f"needs {header_size}).")
-  header_crc, = _HEADER_CRC.unpack_from(data, header_size - _HEADER_CRC.size)
-  if zlib.crc32(data[:header_size - _HEADER_CRC.size]) != header_crc:
+                         f"needs {size}).")
+  header_crc, = _HEADER_CRC.unpack_from(data, size - _HEADER_CRC.size)
+  if zlib.crc32(data[:size - _HEADER_CRC.size]) != header_crc:
     raise BitstreamError("Damaged bitstream: header checksum mismatch.")
   if not 1 <= count <= MAX_LATENTS:
     raise BitstreamError(f"Invalid bitstream: {count} latent tensors (1..{MAX_LATENTS}).")
@@ -125,10 +137,10 @@ def parse_header(data):
     h, w, c, length, symbols_crc = _LATENT.unpack_from(data, _FIXED.size + i * _LATENT.size)
     latents.append(LatentEntry((h, w, c), length, symbols_crc))
   payload = sum(entry.length for entry in latents)
-  if header_size + payload != len(data):
+  if size + payload != len(data):
     raise BitstreamError(f"Damaged bitstream: {len(data)} bytes, its header says "
-                         f"{header_size + payload}: truncated or padded file.")
-  return Header(identity, fingerprint, step, height, width, latents, header_size)
+                         f"{size + payload}: truncated or padded file.")
+  return Header(identity, fingerprint, step, height, width, latents)
 
 
 def peek_step(data):
@@ -186,13 +198,11 @@ class Codec:
     """Quantizes and range-codes latents (e.g. SGA-optimized ones) of an height x width image."""
     check_image_size(height, width)
     coded = self.model.compress_latents(latents, self.entropy_models)
-    header = _FIXED.pack(MAGIC, FORMAT_VERSION, self.identity, self.fingerprint, self.step,
-                         height, width, len(coded))
-    for name, string, symbols in coded:
-      header += _LATENT.pack(*latents[name].shape[1:], len(string.numpy()),
-                             _crc_symbols(symbols))
-    header += _HEADER_CRC.pack(zlib.crc32(header))
-    return header + b"".join(string.numpy() for _, string, _ in coded)
+    strings = [string.numpy() for _, string, _ in coded]
+    entries = [LatentEntry(tuple(latents[name].shape[1:]), len(string), _crc_symbols(symbols))
+               for (name, _, symbols), string in zip(coded, strings)]
+    header = Header(self.identity, self.fingerprint, self.step, height, width, entries)
+    return pack_header(header) + b"".join(strings)
 
   def latent_layout(self):
     """[(name, stride, channels, least bits per symbol of each coding table)] in file order."""
@@ -234,7 +244,7 @@ class Codec:
       raise BitstreamError(f"Invalid bitstream: {len(header.latents)} latent tensors; this "
                            f"model codes {len(layout)}.")
     expected = self.expected_shapes(header.height, header.width)
-    strings, offset = {}, header.header_size
+    strings, offset = {}, header_size(len(header.latents))
     for (name, _, _, table_bits), entry in zip(layout, header.latents):
       if entry.shape != expected[name]:
         raise BitstreamError(f"Invalid bitstream: latent {name} has shape {entry.shape}; a "

@@ -1,21 +1,23 @@
 """Real bitstreams: bit-exact round trips, determinism across processes, rejection of bad files."""
+import json
 import os
-import struct
 import subprocess
 import sys
-import zlib
+import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
-from common import codec, eval_lib, image_utils
+from common import codec, config_utils, eval_lib, experiment, image_utils, metrics
 from common.data_lib import list_images
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+FUZZ_CASES = 500
 
 
 def train_tiny(tmp_dir, package, steps, *extra):
@@ -116,38 +118,123 @@ def small_file(hyper_codec):
   return hyper_codec.encode(image)
 
 
-def with_header_crc(data, header_size):
-  """Recomputes the header checksum after a deliberate header edit."""
-  body = data[:header_size - 4]
-  return body + struct.pack(">I", zlib.crc32(body)) + data[header_size:]
+def craft(data, version=codec.FORMAT_VERSION, **changes):
+  """`data` with header fields replaced and the header checksum recomputed."""
+  header = codec.parse_header(data)
+  return (codec.pack_header(header._replace(**changes), version) +
+          data[codec.header_size(len(header.latents)):])
 
 
 @pytest.mark.slow
 def test_corrupted_files_are_rejected(hyper_codec, small_file):
-  header_size = 26 + 2 * 10 + 8
+  header = codec.parse_header(small_file)
+  header_size = codec.header_size(len(header.latents))
   cases = {
-      "truncated": small_file[:-5],
-      "truncated header": small_file[:20],
-      "padded": small_file + b"\x00",
-      "foreign": b"\x89PNG\r\n\x1a\n" + small_file[8:],
-      "header byte flipped": small_file[:18] + bytes([small_file[18] ^ 0x01]) + small_file[19:],
-      "other format version": with_header_crc(small_file[:4] + b"\x07" + small_file[5:],
-                                              header_size),
-      "other checkpoint step": with_header_crc(
-          small_file[:13] + struct.pack(">I", 999) + small_file[17:], header_size),
-      "other model": with_header_crc(small_file[:5] + b"\x00" * 8 + small_file[13:],
-                                     header_size),
+      "truncated": (small_file[:-5], "Damaged bitstream"),
+      "truncated header": (small_file[:20], "Not a shallow-NTC"),
+      "padded": (small_file + b"\x00", "Damaged bitstream"),
+      "foreign": (b"\x89PNG\r\n\x1a\n" + small_file[8:], "Not a shallow-NTC"),
+      "header byte flipped": (small_file[:26] + bytes([small_file[26] ^ 0x01]) + small_file[27:],
+                              "Damaged bitstream: header checksum"),
+      "other format version": (craft(small_file, version=7), "format version 7"),
+      "other checkpoint step": (craft(small_file, step=999, fingerprint=b"\x01" * 8),
+                                "checkpoint step 999"),
+      "other run": (craft(small_file, fingerprint=b"\x01" * 8), "another run of this model"),
+      "other model": (craft(small_file, identity=b"\x00" * 8), "another model"),
   }
-  messages = {"other format version": "format version 7", "other checkpoint step": "step 999",
-              "other model": "another model", "header byte flipped": "header checksum"}
-  for name, data in cases.items():
-    with pytest.raises(codec.BitstreamError, match=messages.get(name, "")):
+  for name, (data, message) in cases.items():
+    with pytest.raises(codec.BitstreamError, match=message):
       hyper_codec.decode(data)
   # Flipping payload bytes makes range decoding produce other symbols: caught by the checksum.
   for position in range(header_size, len(small_file), max(1, (len(small_file) - header_size) // 8)):
     flipped = small_file[:position] + bytes([small_file[position] ^ 0xFF]) + small_file[position + 1:]
-    with pytest.raises(codec.BitstreamError, match="Corrupted bitstream"):
+    with pytest.raises(codec.BitstreamError, match="Damaged bitstream"):
       hyper_codec.decode(flipped)
+
+
+@pytest.mark.slow
+def test_crafted_headers_are_rejected_before_decoding(hyper_codec, small_file):
+  """Headers whose checksum was recomputed after an edit (issue 13: hangs, out-of-memory,
+  segfaults and silently wrong images); each must fail fast with a message saying why."""
+  header = codec.parse_header(small_file)
+  z, y = header.latents
+
+  def consistent(height, width):  # size and latent shapes as the model derives them
+    shapes = hyper_codec.expected_shapes(height, width)
+    return craft(small_file, height=height, width=width,
+                 latents=[z._replace(shape=shapes["z"]), y._replace(shape=shapes["y"])])
+
+  cases = {
+      "0x0": (craft(small_file, height=0, width=0), "outside the codec's limits"),
+      "65535x65535, shapes kept": (craft(small_file, height=65535, width=65535),
+                                   "outside the codec's limits"),
+      "larger than 64 MP": (craft(small_file, height=16384, width=8193),
+                            "outside the codec's limits"),
+      "640x448, shapes kept": (craft(small_file, height=448, width=640), "latent z has shape"),
+      "y shape edited": (craft(small_file, latents=[z, y._replace(shape=(400, 600, 96))]),
+                         "latent y has shape"),
+      "channels edited": (craft(small_file, latents=[z, y._replace(shape=(4, 8, 95))]),
+                          "latent y has shape"),
+      "32768x2048, consistent": (consistent(2048, 32768), "take at least"),
+      "640x448, consistent": (consistent(448, 640), "symbols of latent z do not match"),
+      "lengths swapped": (craft(small_file, latents=[z._replace(length=y.length),
+                                                     y._replace(length=z.length)]),
+                          "Damaged bitstream"),
+      "no latents": (craft(small_file, latents=[]), "0 latent tensors"),
+      "three latents": (craft(small_file, latents=[z, y, y._replace(length=0)]),
+                        "3 latent tensors"),
+  }
+  for name, (data, message) in cases.items():
+    start = time.perf_counter()
+    with pytest.raises(codec.BitstreamError, match=message):
+      hyper_codec.decode(data)
+    assert time.perf_counter() - start < 2, name
+
+
+@pytest.mark.slow
+def test_file_of_another_run_is_told_apart_from_damage(hyper_workdir, small_file):
+  """Same model and checkpoint step, other weights (another run): not reported as damage."""
+  other_run = codec.load_codec(hyper_workdir, HyperModel)
+  weight = other_run.model.synthesis.trainable_variables[0]
+  weight.assign_add(tf.fill(weight.shape, 1e-3))
+  other_run = codec.Codec(other_run.model, config_utils.model_identity(
+      experiment.load_run(hyper_workdir, HyperModel)[0]), other_run.step)
+  with pytest.raises(codec.BitstreamError, match="another run of this model"):
+    other_run.decode(small_file)
+
+
+@pytest.mark.slow
+def test_tiny_images_keep_their_colour(hyper_codec):
+  """A tiny image is as well coded as the middle of a block of its colour (issue 13: 1x1..1x7
+  images decoded to the colour of the block's corner, where convolutions see zero padding)."""
+  colour = (200, 30, 90)
+  block = np.full((64, 64, 3), colour, np.uint8)
+  block_psnr = metrics.psnr_rgb(block, hyper_codec.decode(hyper_codec.encode(block)))
+  for width in range(1, 8):
+    image = np.full((1, width, 3), colour, np.uint8)
+    reconstruction = hyper_codec.decode(hyper_codec.encode(image))
+    assert metrics.psnr_rgb(image, reconstruction) > block_psnr, width
+
+
+@pytest.mark.slow
+def test_fuzzed_files_never_decode_wrong_crash_or_run_away(hyper_workdir, small_file, tmp_path):
+  """Seeded fuzzing (tests/fuzz_bitstream.py, ~1 minute): flips, truncations, appended bytes,
+  garbage and crafted headers of a real file. Bounds: 2 s and 1 GiB per file."""
+  path = tmp_path / "small.ntc"
+  path.write_bytes(small_file)
+  result = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fuzz_bitstream.py"),
+                           "--workdir", hyper_workdir, "--file", str(path), "--seed", "13",
+                           "--cases", str(FUZZ_CASES)],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads(result.stdout.splitlines()[-1])
+  print(json.dumps(summary, indent=1))
+  counts = summary["counts"]
+  assert counts["tried"] == FUZZ_CASES
+  assert counts["wrong"] == 0 and counts["crashed"] == 0, summary["failures"]
+  assert counts["rejected"] + counts["identical"] == FUZZ_CASES
+  assert summary["max_seconds"] < 2, summary["slowest_case"]
+  assert summary["peak_rss_growth_bytes"] < 2 ** 30
 
 
 @pytest.mark.slow
