@@ -68,12 +68,13 @@ def cfg_str(entries):
   return "-".join(f"{k}={fmt(v)}" for k, v in entries)
 
 
-def experiment_id(config_path):
-  """Slurm's job id when run by Slurm; otherwise 'local-<config name>' so reruns resume."""
+def experiment_id(config_path, model_package):
+  """Slurm's job id when run by Slurm; otherwise 'local-<model package>-<config name>' so
+  reruns resume (and equally named configs of different model families stay apart)."""
   for variable in ("SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID"):
     if os.environ.get(variable):
       return os.environ[variable]
-  return "local-" + os.path.splitext(os.path.basename(config_path))[0]
+  return f"local-{model_package}-{os.path.splitext(os.path.basename(config_path))[0]}"
 
 
 def timestamp():

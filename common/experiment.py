@@ -27,7 +27,8 @@ def define_flags(workdir_help="Run directory (default: derived from experiments_
   flags.DEFINE_integer("hid", None, "Index of the sweep element of get_hyper() to run.")
   flags.DEFINE_string("experiments_dir", configs.EXPERIMENTS_DIR, "Root of all runs.")
   flags.DEFINE_string("xid", None, "Experiment id (default: Slurm job id, else "
-                      "'local-<config name>' so that rerunning a command resumes it).")
+                      "'local-<model package>-<config name>' so that rerunning a command "
+                      "resumes it).")
   flags.DEFINE_string("workdir", None, workdir_help)
   flags.mark_flag_as_required("config")
 
@@ -49,10 +50,10 @@ def resolved_config():
   return config, module, path
 
 
-def run_workdir(config, module, config_path):
+def run_workdir(config, module, config_path, model_package):
   if FLAGS.workdir:
     return os.path.abspath(FLAGS.workdir)
-  xid = FLAGS.xid or config_utils.experiment_id(config_path)
+  xid = FLAGS.xid or config_utils.experiment_id(config_path, model_package)
   wid = "none" if FLAGS.hid is None else FLAGS.hid
   return os.path.join(os.path.abspath(FLAGS.experiments_dir), xid,
                       f"wid={wid}-{module.get_cfg_str(config)}")

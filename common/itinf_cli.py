@@ -20,7 +20,8 @@ def main(model_cls):
     config, module, config_path = experiment.resolved_config()
     ic = config.itinf_config
     train_workdir, step = itinf_lib.resolve_warm_start(ic.warm_start, ic.warm_start_wid)
-    workdir = experiment.run_workdir(config, module, config_path)
+    workdir = experiment.run_workdir(config, module, config_path,
+                                     model_cls.__module__.split(".")[0])
     with run_lock.hold(workdir):  # Before anything is written there.
       itinf_lib.check_run_record(workdir, config, train_workdir, step)
       with open(os.path.join(workdir, "config.json"), "w") as f:

@@ -16,7 +16,8 @@ def main(model_cls):
   def run(argv):
     del argv
     config, module, config_path = experiment.resolved_config()
-    workdir = experiment.run_workdir(config, module, config_path)
+    workdir = experiment.run_workdir(config, module, config_path,
+                                     model_cls.__module__.split(".")[0])
     with run_lock.hold(workdir):  # Before anything is written there.
       experiment.prepare_workdir(workdir, config, config_path, model_cls.__module__)
       experiment.log_to_file(os.path.join(workdir, "train.log"))
