@@ -50,6 +50,18 @@ def resolved_config():
   return config, module, path
 
 
+def check_train_config(config):
+  """Refuses training settings that would train nothing or never log/save (e.g. num_steps=-5)."""
+  positive = {f"train_eval_config.{key}": config.train_eval_config[key]
+              for key in ("num_steps", "log_metrics_every_steps", "checkpoint_every_steps",
+                          "eval_every_steps", "max_checkpoints_to_keep")}
+  positive.update({f"train_data_config.{key}": config.train_data_config[key]
+                   for key in ("batchsize", "patchsize")})
+  for key, value in positive.items():
+    if not isinstance(value, int) or value < 1:
+      raise ValueError(f"config.{key} must be a positive integer, got {value!r}.")
+
+
 def run_workdir(config, module, config_path, model_package):
   if FLAGS.workdir:
     return os.path.abspath(FLAGS.workdir)

@@ -86,6 +86,8 @@ def read_image(path):
       image.load()
   except Image.UnidentifiedImageError:
     raise ImageError(f"Not an image, or a format Pillow cannot read: {path}") from None
+  except Image.DecompressionBombError as e:  # Over Pillow's pixel limit (MAX_IMAGE_PIXELS).
+    raise ImageError(f"Image too large to read: {path}: {e}") from None
   except (OSError, SyntaxError, ValueError) as e:  # What Pillow raises for damaged data.
     raise ImageError(f"Corrupt or truncated image {path}: {e}") from e
 

@@ -5,7 +5,7 @@ import shutil
 from absl import app, flags, logging
 
 import configs
-from common import codec, config_utils, experiment, itinf_lib, run_lock
+from common import cli_errors, codec, config_utils, experiment, itinf_lib, run_lock
 
 FLAGS = flags.FLAGS
 
@@ -14,9 +14,14 @@ def main(model_cls):
   experiment.define_flags(workdir_help="Itinf run directory (default: derived from "
                           "experiments_dir/xid/hid).")
   flags.DEFINE_string("results_dir", configs.RESULTS_DIR, "Root of result files.")
+  cli_errors.define_debug_flag()
 
   def run(argv):
     del argv
+    with cli_errors.user_errors(FLAGS.debug):
+      itinf()
+
+  def itinf():
     config, module, config_path = experiment.resolved_config()
     ic = config.itinf_config
     train_workdir, step = itinf_lib.resolve_warm_start(ic.warm_start, ic.warm_start_wid)
@@ -32,4 +37,4 @@ def main(model_cls):
       coder = codec.load_codec(train_workdir, model_cls, step=step)
       itinf_lib.run(coder, config, workdir, train_workdir, FLAGS.results_dir)
 
-  app.run(run)
+  app.run(run, flags_parser=cli_errors.parse_flags)

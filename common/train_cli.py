@@ -3,19 +3,25 @@ import os
 
 from absl import app, flags, logging
 
-from common import data_lib, experiment, run_lock, train_lib
+from common import cli_errors, data_lib, experiment, run_lock, train_lib
 
 FLAGS = flags.FLAGS
 
 
 def main(model_cls):
   experiment.define_flags()
+  cli_errors.define_debug_flag()
   flags.DEFINE_string("warm_start", None, "Checkpoint prefix, workdir, or experiment dir "
                       "(with the same --hid) to initialize weights from (overrides the config).")
 
   def run(argv):
     del argv
+    with cli_errors.user_errors(FLAGS.debug):
+      train()
+
+  def train():
     config, module, config_path = experiment.resolved_config()
+    experiment.check_train_config(config)
     workdir = experiment.run_workdir(config, module, config_path,
                                      model_cls.__module__.split(".")[0])
     with run_lock.hold(workdir):  # Before anything is written there.
@@ -40,4 +46,4 @@ def main(model_cls):
                       warm_start=warm_start, max_eval_images=val.max_images or None)
       logging.info("Done: %s", workdir)
 
-  app.run(run)
+  app.run(run, flags_parser=cli_errors.parse_flags)
