@@ -13,7 +13,8 @@ File format, version 2 (all integers big-endian):
   29      4     image width
   33      1     number of latent tensors L (z then y for the hyperprior, y for factorized)
   34      L*14  per latent: height, width, channels (3 x uint16), byte length of its string
-                (uint32), CRC32 of its integer symbols (int32)
+                (uint32), CRC32 of its integer symbols (int32), seeded with the CRC32 of the
+                image height and width (2 x uint32)
   ...     4     CRC32 of every header byte before this field
   ...           the range-coded strings, concatenated in latent order
 
@@ -66,8 +67,11 @@ class BitstreamError(ValueError):
   """A file that is not a valid bitstream for the loaded model."""
 
 
-def _crc_symbols(symbols):
-  return zlib.crc32(np.ascontiguousarray(np.asarray(symbols, np.int32)).tobytes())
+def _crc_symbols(symbols, height, width):
+  # Seeded with the image size: a size edited within the same padded size (same latent
+  # shapes) would otherwise decode, cropped differently, without any checksum noticing.
+  return zlib.crc32(np.ascontiguousarray(np.asarray(symbols, np.int32)).tobytes(),
+                    zlib.crc32(struct.pack(">II", height, width)))
 
 
 def model_identity(model, config_identity_hex):
@@ -199,7 +203,8 @@ class Codec:
     check_image_size(height, width)
     coded = self.model.compress_latents(latents, self.entropy_models)
     strings = [string.numpy() for _, string, _ in coded]
-    entries = [LatentEntry(tuple(latents[name].shape[1:]), len(string), _crc_symbols(symbols))
+    entries = [LatentEntry(tuple(latents[name].shape[1:]), len(string),
+                           _crc_symbols(symbols, height, width))
                for (name, _, symbols), string in zip(coded, strings)]
     header = Header(self.identity, self.fingerprint, self.step, height, width, entries)
     return pack_header(header) + b"".join(strings)
@@ -275,7 +280,8 @@ class Codec:
     entries = dict(zip(strings, header.latents))
 
     def verify(name, symbols):
-      if _crc_symbols(symbols.numpy()) != entries[name].symbols_crc:
+      crc = _crc_symbols(symbols.numpy(), header.height, header.width)
+      if crc != entries[name].symbols_crc:
         raise BitstreamError(f"Damaged bitstream: decoded symbols of latent {name} do not "
                              f"match the checksum.")
 

@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from common import cli_errors, codec, image_utils
+from common import cli, codec, image_utils
 
 
 def _write_bytes(path, data):
@@ -35,7 +35,7 @@ def main(model_cls, argv=None):
     p.add_argument("input")
     p.add_argument("output")
   args = parser.parse_args(argv)
-  with cli_errors.user_errors(args.debug):
+  with cli.user_errors(args.debug):
     _check_output(args.output)
     if args.command == "compress":
       image = image_utils.read_image(args.input)

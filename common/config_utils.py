@@ -22,19 +22,26 @@ def load_config_module(path):
   return module
 
 
+def parent_of_key(config, dotted_key, source="override"):
+  """The ConfigDict holding `dotted_key`; a KeyError listing the valid keys if there is none."""
+  node = config
+  parts = dotted_key.split(".")
+  for i, part in enumerate(parts):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      where = ".".join(parts[:i]) or "<root>"
+      valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+      raise KeyError(f"{source}: config has no key {dotted_key!r} ({part!r} is not under "
+                     f"{where}; valid there: {valid}).")
+    if i < len(parts) - 1:
+      node = node[part]
+  return node
+
+
 def apply_overrides(config, overrides, source="override"):
   """Sets dotted keys on a ConfigDict; an unknown key is an error that lists the valid ones."""
   for dotted_key, value in overrides.items():
-    node = config
+    node = parent_of_key(config, dotted_key, source)
     parts = dotted_key.split(".")
-    for i, part in enumerate(parts):
-      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-        where = ".".join(parts[:i]) or "<root>"
-        valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-        raise KeyError(f"{source}: config has no key {dotted_key!r} ({part!r} is not under "
-                       f"{where}; valid there: {valid}).")
-      if i < len(parts) - 1:
-        node = node[part]
     if isinstance(value, list):
       value = tuple(value)
     with node.unlocked():

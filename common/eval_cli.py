@@ -5,7 +5,7 @@ import sys
 from absl import app, flags, logging
 
 import configs
-from common import cli_errors, codec, eval_lib, experiment
+from common import cli, codec, eval_lib, experiment
 
 FLAGS = flags.FLAGS
 # Some images could not be evaluated (the others were, and their results written).
@@ -21,13 +21,16 @@ def main(model_cls):
                        "after one untimed warm-up run).")
   flags.DEFINE_integer("max_images", 0, "Evaluate only the first N images (0 = all).")
   flags.DEFINE_string("bitstream_dir", None, "Also keep each image's compressed file here.")
-  cli_errors.define_debug_flag()
+  cli.define_debug_flag()
   flags.mark_flag_as_required("workdir")
+
+  cli.list_in_help(("workdir", "dataset", "results_dir", "skip_existing", "timing_repeats",
+                    "max_images", "bitstream_dir"))
 
   def run(argv):
     del argv
     logging.set_verbosity(logging.INFO)
-    with cli_errors.user_errors(FLAGS.debug):
+    with cli.user_errors(FLAGS.debug):
       failed = evaluate()
     if failed:
       print(f"error: {len(failed)} image(s) could not be evaluated (the others were): " +
@@ -42,6 +45,7 @@ def main(model_cls):
     if FLAGS.timing_repeats < 1 or FLAGS.max_images < 0:
       raise ValueError(f"--timing_repeats must be at least 1 and --max_images at least 0, got "
                        f"{FLAGS.timing_repeats} and {FLAGS.max_images}.")
+    eval_lib.check_outputs(FLAGS.results_dir, FLAGS.dataset, FLAGS.workdir, FLAGS.bitstream_dir)
     coder = codec.load_codec(FLAGS.workdir, model_cls)
     config, _ = experiment.load_run(FLAGS.workdir, model_cls)
     path, failed = eval_lib.evaluate_workdir(
@@ -51,4 +55,4 @@ def main(model_cls):
     logging.info("Results: %s", path or "none (no image could be evaluated)")
     return failed
 
-  app.run(run, flags_parser=cli_errors.parse_flags)
+  app.run(run, flags_parser=cli.parse_flags)

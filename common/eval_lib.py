@@ -99,6 +99,14 @@ def result_paths(results_dir, dataset, workdir):
   return os.path.join(folder, f"{run}.json"), os.path.join(folder, "aggregate.json")
 
 
+def check_outputs(results_dir, dataset, workdir, bitstream_dir=None):
+  """Fails before any work if the result (or bitstream) folder cannot be written."""
+  per_image_path, _ = result_paths(results_dir, dataset, workdir)
+  for folder in (os.path.dirname(per_image_path), bitstream_dir):
+    if folder:
+      results.check_writable(folder)
+
+
 def evaluate_workdir(coder, config, workdir, dataset, results_dir, timing_repeats=1,
                      max_images=None, bitstream_dir=None):
   """Evaluates every image of `dataset`; writes per-image results and refreshes the aggregate.
@@ -108,9 +116,7 @@ def evaluate_workdir(coder, config, workdir, dataset, results_dir, timing_repeat
   [(image path, reason) of each skipped image]).
   """
   per_image_path, aggregate_path = result_paths(results_dir, dataset, workdir)
-  for folder in (os.path.dirname(per_image_path), bitstream_dir):
-    if folder:
-      results.check_writable(folder)
+  check_outputs(results_dir, dataset, workdir, bitstream_dir)
   images = data_lib.list_images(dataset)[:max_images or None]
   hyper = dict(rd_lambda=config.model_config.rd_lambda, workdir=os.path.abspath(workdir),
                run=os.path.basename(os.path.abspath(workdir)), checkpoint_step=coder.step,

@@ -18,11 +18,14 @@ import configs
 from common import config_utils
 
 FLAGS = flags.FLAGS
+# The flags define_flags defines.
+FLAG_NAMES = ("config", "hid", "experiments_dir", "xid", "workdir")
 RUN_RECORD = "run.json"
 
 
 def define_flags(workdir_help="Run directory (default: derived from experiments_dir/xid/hid)"):
-  config_flags.DEFINE_config_file("config", None, "Config file (.py with get_config).",
+  config_flags.DEFINE_config_file("config", None, "Config file (.py with get_config); "
+                                  "--config.a.b=value overrides any key of it.",
                                   lock_config=True)
   flags.DEFINE_integer("hid", None, "Index of the sweep element of get_hyper() to run.")
   flags.DEFINE_string("experiments_dir", configs.EXPERIMENTS_DIR, "Root of all runs.")
@@ -31,6 +34,29 @@ def define_flags(workdir_help="Run directory (default: derived from experiments_
                       "resumes it).")
   flags.DEFINE_string("workdir", None, workdir_help)
   flags.mark_flag_as_required("config")
+
+
+def unknown_override(argv):
+  """The error for the first `--config.a.b=v` of argv whose key the config file lacks, if any.
+
+  (ml_collections reports it as a bare AttributeError while parsing the flags.)
+  """
+  paths = [arg.split("=", 1)[1] if "=" in arg else argv[i + 1]
+           for i, arg in enumerate(argv[:-1] + [""]) if arg.split("=")[0] == "--config"]
+  if not paths:
+    return None
+  try:
+    config = config_utils.load_config_module(paths[-1]).get_config()
+  except (OSError, ValueError):
+    return None
+  for arg in argv:
+    if arg.startswith("--config.") and "=" in arg:
+      try:
+        config_utils.parent_of_key(config, arg[len("--config."):].split("=", 1)[0],
+                                   source="command line")
+      except KeyError as e:
+        return e.args[0]
+  return None
 
 
 def resolved_config():

@@ -5,7 +5,7 @@ import shutil
 from absl import app, flags, logging
 
 import configs
-from common import cli_errors, codec, config_utils, experiment, itinf_lib, run_lock
+from common import cli, codec, config_utils, experiment, itinf_lib, run_lock
 
 FLAGS = flags.FLAGS
 
@@ -14,11 +14,13 @@ def main(model_cls):
   experiment.define_flags(workdir_help="Itinf run directory (default: derived from "
                           "experiments_dir/xid/hid).")
   flags.DEFINE_string("results_dir", configs.RESULTS_DIR, "Root of result files.")
-  cli_errors.define_debug_flag()
+  cli.define_debug_flag()
+
+  cli.list_in_help(experiment.FLAG_NAMES + ("results_dir",))
 
   def run(argv):
     del argv
-    with cli_errors.user_errors(FLAGS.debug):
+    with cli.user_errors(FLAGS.debug):
       itinf()
 
   def itinf():
@@ -37,4 +39,4 @@ def main(model_cls):
       coder = codec.load_codec(train_workdir, model_cls, step=step)
       itinf_lib.run(coder, config, workdir, train_workdir, FLAGS.results_dir)
 
-  app.run(run, flags_parser=cli_errors.parse_flags)
+  app.run(run, flags_parser=cli.parse_flags)

@@ -3,20 +3,22 @@ import os
 
 from absl import app, flags, logging
 
-from common import cli_errors, data_lib, experiment, run_lock, train_lib
+from common import cli, data_lib, experiment, run_lock, train_lib
 
 FLAGS = flags.FLAGS
 
 
 def main(model_cls):
   experiment.define_flags()
-  cli_errors.define_debug_flag()
+  cli.define_debug_flag()
   flags.DEFINE_string("warm_start", None, "Checkpoint prefix, workdir, or experiment dir "
                       "(with the same --hid) to initialize weights from (overrides the config).")
 
+  cli.list_in_help(experiment.FLAG_NAMES + ("warm_start",))
+
   def run(argv):
     del argv
-    with cli_errors.user_errors(FLAGS.debug):
+    with cli.user_errors(FLAGS.debug):
       train()
 
   def train():
@@ -46,4 +48,4 @@ def main(model_cls):
                       warm_start=warm_start, max_eval_images=val.max_images or None)
       logging.info("Done: %s", workdir)
 
-  app.run(run, flags_parser=cli_errors.parse_flags)
+  app.run(run, flags_parser=cli.parse_flags)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common import cli_errors, codec_cli, run_lock
+from common import cli, codec_cli, run_lock
 from mshyper.models import Model as HyperModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -112,12 +112,13 @@ def test_codec_mistakes(tmp_path, capsys, case):
                          str(tmp_path / "x.png")], "x.ntc"),
       "not a run dir": (["compress", "--workdir", str(tmp_path / "run"), str(image),
                          str(tmp_path / "x.ntc")], "not a run directory"),
-      "over Pillow's pixel limit": (["compress", "--workdir", str(tmp_path), str(tmp_path / "big.png"),
-                                     str(tmp_path / "x.ntc")], "too large"),
+      "over Pillow's pixel limit": (["compress", "--workdir", str(tmp_path),
+                                     str(tmp_path / "big.png"), str(tmp_path / "x.ntc")],
+                                    "too large"),
   }[case]
   png_claiming_size(tmp_path / "big.png", 40000, 40000)
   with pytest.raises(SystemExit) as exit_info:
     codec_cli.main(HyperModel, argv)
-  assert exit_info.value.code == cli_errors.EXIT_USER_ERROR
+  assert exit_info.value.code == cli.EXIT_USER_ERROR
   assert_one_error_line(capsys.readouterr().err, fragment)
   assert not (tmp_path / "x.ntc").exists() and not (tmp_path / "x.png").exists()

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from common import codec, config_utils, eval_lib, experiment, image_utils, metrics
+from common import codec, config_utils, eval_lib, experiment, image_utils, metrics, results
 from common.data_lib import list_images
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
@@ -103,13 +103,44 @@ def test_cli_decodes_identically_in_two_processes(hyper_workdir, hyper_codec, tm
   not_an_image = tmp_path / "notes.png"
   not_an_image.write_text("hello")
   result = run("compress", "--workdir", hyper_workdir, str(not_an_image), str(tmp_path / "x"))
-  assert result.returncode == 1 and "error:" in result.stderr and "notes.png" in result.stderr
+  assert result.returncode == 2 and "error:" in result.stderr and "notes.png" in result.stderr
   assert not (tmp_path / "x").exists()
   garbage = tmp_path / "garbage.ntc"
   garbage.write_bytes(b"\x00" * 100)
   result = run("decompress", "--workdir", hyper_workdir, str(garbage), str(tmp_path / "y.png"))
-  assert result.returncode == 1 and "Not a shallow-NTC bitstream" in result.stderr
+  assert result.returncode == 2 and "Not a shallow-NTC bitstream" in result.stderr
   assert not (tmp_path / "y.png").exists()
+  # A damaged checkpoint-step field: the header checksum says so before any weights load.
+  data = open(bitstream, "rb").read()
+  damaged = tmp_path / "damaged.ntc"
+  damaged.write_bytes(data[:21] + bytes([data[21] ^ 0xFF]) + data[22:])
+  result = run("decompress", "--workdir", hyper_workdir, str(damaged), str(tmp_path / "y.png"))
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  assert "error: Damaged bitstream: header checksum mismatch" in result.stderr
+
+
+@pytest.mark.slow
+def test_eval_keeps_good_images_and_lists_bad_ones(hyper_workdir, tmp_path):
+  images = tmp_path / "images"
+  images.mkdir()
+  photo = image_utils.read_image(list_images("embedded_eval")[0])
+  for name, crop in (("a", photo[:64, :96]), ("c", photo[64:128, :80])):
+    Image.fromarray(crop).save(images / f"{name}.png")
+  Image.fromarray(photo[:64, :64]).save(images / "b.png")
+  data = (images / "b.png").read_bytes()
+  (images / "b.png").write_bytes(data[:len(data) // 2])  # good header, pixel data cut short
+  results_dir = tmp_path / "results"
+  result = subprocess.run([sys.executable, "-m", "mshyper.eval", "--workdir", hyper_workdir,
+                           "--dataset", str(images / "*.png"), "--results_dir",
+                           str(results_dir)], cwd=ROOT, env=ENV, capture_output=True, text=True)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  error, = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+  assert "1 image(s) could not be evaluated" in error and "b.png" in error
+  per_image_path, aggregate_path = eval_lib.result_paths(str(results_dir), str(images / "*.png"),
+                                                         hyper_workdir)
+  assert [r["instance_id"] for r in results.read_per_image(per_image_path)] == ["a", "c"]
+  assert os.path.exists(aggregate_path)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +207,8 @@ def test_crafted_headers_are_rejected_before_decoding(hyper_codec, small_file):
       "channels edited": (craft(small_file, latents=[z, y._replace(shape=(4, 8, 95))]),
                           "latent y has shape"),
       "32768x2048, consistent": (consistent(2048, 32768), "take at least"),
-      "640x448, consistent": (consistent(448, 640), "symbols of latent z do not match"),
+      "640x448, consistent": (consistent(448, 640), "take at least"),
+      "64x128, consistent": (consistent(64, 128), "symbols of latent z do not match"),
       "lengths swapped": (craft(small_file, latents=[z._replace(length=y.length),
                                                      y._replace(length=z.length)]),
                           "Damaged bitstream"),

@@ -1,5 +1,6 @@
-"""How every command-line entry point reports a user's mistake: one `error: ...` line on
-stderr and exit status 2 (like argparse's usage errors); the traceback only with --debug.
+"""What every command-line entry point shares: how it reports a user's mistake (one
+`error: ...` line on stderr and exit status 2, like argparse's usage errors; the traceback only
+with --debug) and which flags its --help lists.
 
 Mistakes are the exceptions raised for bad input: ValueError (bad values, configs, images,
 bitstreams, checkpoints of another model), KeyError (unknown config keys), OSError (missing,
@@ -11,7 +12,7 @@ import sys
 
 from absl import flags
 
-from common import run_lock
+from common import experiment, run_lock
 
 EXIT_USER_ERROR = 2
 USER_ERRORS = (ValueError, KeyError, OSError, run_lock.RunLockedError)
@@ -46,9 +47,15 @@ def define_debug_flag():
                     "command line or its inputs otherwise prints one 'error:' line).")
 
 
+def list_in_help(names):
+  """Makes --help list these flags (absl lists only the main module's own flags there)."""
+  for name in (*names, "debug", "verbosity"):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+
+
 def parse_flags(argv):
   """absl flags_parser for app.run: a bad flag (e.g. an unknown config key) is one error line."""
   try:
     return flags.FLAGS(argv)
-  except flags.Error as e:
-    fail(f"{e} (see --helpshort)")
+  except (flags.Error, AttributeError, *USER_ERRORS) as e:  # config_flags raises the others
+    fail(experiment.unknown_override(argv) or f"{message(e)} (see --helpshort)")
