@@ -17,7 +17,7 @@ from mshyper.models import Model as HyperModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-FUZZ_CASES = 500
+FUZZ_CASES = 1500
 
 
 def train_tiny(tmp_dir, package, steps, *extra):

@@ -60,7 +60,7 @@ def test_kill_then_rerun_resumes_at_saved_step(tmp_path):
   deadline = time.time() + 240
   while time.time() < deadline and process.poll() is None:
     workdirs = glob.glob(os.path.join(tmp_path, "local-mshyper-quickstart",
-                                         "wid=1-*"))
+                                      "wid=1-*"))
     if workdirs and any(s >= 40 for s in checkpoint_steps(workdirs[0])):
       break
     time.sleep(0.2)
