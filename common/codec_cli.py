@@ -12,12 +12,9 @@ def _write_bytes(path, data):
 
 
 def _check_output(path):
-  """Fails before any work when the output cannot be written (e.g. it is a directory)."""
+  """Fails before any work when the output is a directory (its folder is created if needed)."""
   if os.path.isdir(path):
     raise IsADirectoryError(f"Output {path} is a directory; give a file name.")
-  directory = os.path.dirname(os.path.abspath(path))
-  if not os.path.isdir(directory):
-    raise FileNotFoundError(f"Output folder {directory} does not exist.")
 
 
 def main(model_cls, argv=None):
