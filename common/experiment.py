@@ -41,8 +41,12 @@ def unknown_override(argv):
 
   (ml_collections reports it as a bare AttributeError while parsing the flags.)
   """
-  paths = [arg.split("=", 1)[1] if "=" in arg else argv[i + 1]
-           for i, arg in enumerate(argv[:-1] + [""]) if arg.split("=")[0] == "--config"]
+  paths = []
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      paths.append(arg.split("=", 1)[1])
+    elif arg == "--config" and i + 1 < len(argv):
+      paths.append(argv[i + 1])
   if not paths:
     return None
   try:
