@@ -2,6 +2,7 @@
 traceback only with --debug). Every case of issue 13 that needs no trained model is here; the
 ones that need one (damaged bitstreams, eval with a bad image) are in test_codec.py.
 About 2 minutes on 2 cores (one Python + TensorFlow start per train/eval/itinf case)."""
+import logging
 import os
 import struct
 import subprocess
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common import cli, codec_cli, run_lock
+from common import cli, codec_cli, log_setup, run_lock
 from mshyper.models import Model as HyperModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,3 +123,27 @@ def test_codec_mistakes(tmp_path, capsys, case):
   assert exit_info.value.code == cli.EXIT_USER_ERROR
   assert_one_error_line(capsys.readouterr().err, fragment)
   assert not (tmp_path / "x.ntc").exists() and not (tmp_path / "x.png").exists()
+
+
+def test_known_harmless_warnings_are_dropped(caplog):
+  log_setup.quiet(["prog"])
+  absl_logger = logging.getLogger("absl")
+  with caplog.at_level(logging.WARNING, logger="absl"):
+    absl_logger.warning("Computing quantization offsets using offset heuristic within a "
+                        "tf.function. Ideally, ...")
+    absl_logger.warning("step 100/800 | 11.49 steps/s")
+  assert [r.getMessage() for r in caplog.records] == ["step 100/800 | 11.49 steps/s"]
+  assert log_setup.verbose_requested(["prog", "--verbosity=1"])
+  assert log_setup.verbose_requested(["prog", "-v", "1"])
+  assert not log_setup.verbose_requested(["prog", "--config", "x.py"])
+
+
+@pytest.mark.slow
+def test_tensorflow_start_up_noise_is_hidden_by_default(tmp_path):
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  result = subprocess.run([sys.executable, "-m", "mshyper.train", "--help"], cwd=ROOT,
+                          env=dict(env, PYTHONPATH=ROOT), capture_output=True, text=True,
+                          timeout=300)
+  assert "Unable to register" not in result.stderr and "cpu_feature_guard" not in result.stderr
+  for flag in ("--config", "--hid", "--workdir", "--warm_start", "--debug", "--verbosity"):
+    assert flag in result.stdout  # --help lists the flags that matter
