@@ -145,5 +145,5 @@ def test_tensorflow_start_up_noise_is_hidden_by_default(tmp_path):
                           env=dict(env, PYTHONPATH=ROOT), capture_output=True, text=True,
                           timeout=300)
   assert "Unable to register" not in result.stderr and "cpu_feature_guard" not in result.stderr
-  for flag in ("--config", "--hid", "--workdir", "--warm_start", "--debug", "--verbosity"):
+  for flag in ("--config", "--hid", "--workdir", "--warm_start", "--[no]debug", "--verbosity"):
     assert flag in result.stdout  # --help lists the flags that matter
