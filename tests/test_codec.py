@@ -273,7 +273,7 @@ def test_fuzzed_files_never_decode_wrong_crash_or_run_away(hyper_workdir, small_
 def test_file_from_another_model_family_is_rejected(tmp_path, small_file):
   factorized_workdir = train_tiny(str(tmp_path), "factorized", 20)
   factorized_codec = codec.load_codec(factorized_workdir, FactorizedModel)
-  with pytest.raises(codec.BitstreamError):
+  with pytest.raises(codec.BitstreamError, match="another model"):
     factorized_codec.decode(small_file)
   image = image_utils.read_image(list_images("embedded_eval")[0])[:40, :50]
   np.testing.assert_array_equal(factorized_codec.decode(factorized_codec.encode(image)),
