@@ -40,6 +40,7 @@ from collections import defaultdict
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_compression as tfc
 
 from common import image_utils
 
@@ -50,12 +51,13 @@ _LATENT = struct.Struct(">HHHII")
 _HEADER_CRC = struct.Struct(">I")
 MAX_LATENTS = 8
 # Image size limits of the format (the encoder refuses larger images, so every file it writes
-# decodes): sides of 1..MAX_IMAGE_SIDE pixels and at most MAX_IMAGE_PIXELS pixels (64 MP).
+# decodes): sides of 1..MAX_IMAGE_SIDE pixels and at most MAX_IMAGE_PIXELS pixels (2^26, about
+# 67 million).
 MAX_IMAGE_SIDE = 32768
 MAX_IMAGE_PIXELS = 1 << 26
-# A range-coded string is never shorter than the information content of its symbols under the
-# coding tables, less the coder's final flush (at most a few bytes); margins keep this bound
-# clear of legitimate files.
+# A range coder emits bytes as its interval narrows, so its output is never shorter than the
+# information content of its symbols under the coding tables, less the trimmed final flush
+# (a few bytes); margins keep this bound clear of legitimate files.
 _MIN_LENGTH_FACTOR = 0.9
 _MIN_LENGTH_SLACK_BYTES = 16
 
@@ -90,11 +92,24 @@ def weights_fingerprint(model):
   return digest.digest()[:8]
 
 
-def min_bits_per_symbol(entropy_model):
-  """Least bits any symbol costs in each of the model's range-coding tables (one per table).
+def least_bits_per_position(entropy_model, channels):
+  """Least bits the `channels` symbols of one latent position cost under the coding tables.
 
-  TFC stores the tables back to back, each as [-precision, cdf...].
+  Batched models (factorized priors) have one table per channel; indexed ones (Gaussians of
+  given scales) share theirs, any of which may code any channel.
   """
+  bits = _least_bits_per_table(entropy_model)
+  if isinstance(entropy_model, tfc.ContinuousIndexedEntropyModel):
+    return channels * bits.min()
+  if len(bits) != channels:
+    raise ValueError(f"{type(entropy_model).__name__} has {len(bits)} coding tables for "
+                     f"{channels} channels.")
+  return bits.sum()
+
+
+def _least_bits_per_table(entropy_model):
+  """Least bits any symbol costs in each range-coding table; TFC stores the tables back to
+  back, each as [-precision, cdf...]."""
   cdf = entropy_model.cdf.numpy()
   starts = np.flatnonzero(cdf < 0)
   bits = []
@@ -210,15 +225,15 @@ class Codec:
     return pack_header(header) + b"".join(strings)
 
   def latent_layout(self):
-    """[(name, stride, channels, least bits per symbol of each coding table)] in file order."""
+    """[(name, stride, channels, least bits of one position's symbols)] in file order."""
     if self._layout is None:
       side = self.model.downsample_factor
       latents = self._analysis(tf.zeros((1, side, side, 3)))
       self._layout = []
       for name, model_index in self.model.CODED_LATENTS:
         _, h, _, channels = latents[name].shape
-        self._layout.append((name, side // h, channels,
-                             min_bits_per_symbol(self.entropy_models[model_index])))
+        self._layout.append((name, side // h, channels, least_bits_per_position(
+            self.entropy_models[model_index], channels)))
     return self._layout
 
   def expected_shapes(self, height, width):
@@ -250,14 +265,12 @@ class Codec:
                            f"model codes {len(layout)}.")
     expected = self.expected_shapes(header.height, header.width)
     strings, offset = {}, header_size(len(header.latents))
-    for (name, _, _, table_bits), entry in zip(layout, header.latents):
+    for (name, _, _, position_bits), entry in zip(layout, header.latents):
       if entry.shape != expected[name]:
         raise BitstreamError(f"Invalid bitstream: latent {name} has shape {entry.shape}; a "
                              f"{header.width}x{header.height} image gives {expected[name]}.")
       h, w, c = entry.shape
-      # Per-channel tables (factorized priors) or shared ones (scale-indexed Gaussians).
-      bits = (h * w * table_bits.sum() if len(table_bits) == c else h * w * c * table_bits.min())
-      least = int(_MIN_LENGTH_FACTOR * bits / 8) - _MIN_LENGTH_SLACK_BYTES
+      least = int(_MIN_LENGTH_FACTOR * h * w * position_bits / 8) - _MIN_LENGTH_SLACK_BYTES
       if entry.length < least:
         raise BitstreamError(f"Invalid bitstream: latent {name} has {h * w * c} symbols, which "
                              f"take at least {least} bytes; its string has {entry.length}.")
