@@ -33,9 +33,9 @@ def peak_rss_bytes():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def craft(data, header, **changes):
+def craft(data, version=codec.FORMAT_VERSION, **changes):
   """`data` with header fields replaced and the header checksum recomputed."""
-  version = changes.pop("version", codec.FORMAT_VERSION)
+  header = codec.parse_header(data)
   return (codec.pack_header(header._replace(**changes), version) +
           data[codec.header_size(len(header.latents)):])
 
@@ -48,43 +48,43 @@ def crafted_header(data, header, coder, rng):
                      "identity", "fingerprint", "version", "count"])
   latents = list(header.latents)
   if kind == "size":
-    return kind, craft(data, header, height=side(), width=side())
+    return kind, craft(data, height=side(), width=side())
   if kind == "size+shapes":  # consistent with the model: only the payload can give it away
     height, width = side(), side()
     if not (1 <= height <= 2 ** 20 and 1 <= width <= 2 ** 20):
-      return kind, craft(data, header, height=height, width=width)
+      return kind, craft(data, height=height, width=width)
     expected = coder.expected_shapes(height, width)
     names = [name for name, _ in coder.model.CODED_LATENTS]
     shapes = [tuple(min(d, 65535) for d in expected[name]) for name in names]
-    return kind, craft(data, header, height=height, width=width,
+    return kind, craft(data, height=height, width=width,
                        latents=[e._replace(shape=s) for e, s in zip(latents, shapes)])
   if kind == "shapes":
     i = int(rng.integers(len(latents)))
     shape = tuple(int(rng.choice(SPECIAL_DIMS)) if rng.random() < 0.5 else int(
         rng.integers(0, 300)) for _ in range(3))
     latents[i] = latents[i]._replace(shape=shape)
-    return kind, craft(data, header, latents=latents)
+    return kind, craft(data, latents=latents)
   if kind == "lengths":  # move bytes between strings, keeping the total
     i, j = rng.choice(len(latents), 2, replace=len(latents) < 2)
     moved = int(rng.integers(-latents[j].length, latents[i].length + 1))
     latents[i] = latents[i]._replace(length=latents[i].length - moved)
     latents[j] = latents[j]._replace(length=latents[j].length + moved)
-    return kind, craft(data, header, latents=latents)
+    return kind, craft(data, latents=latents)
   if kind == "checksums":
     i = int(rng.integers(len(latents)))
     latents[i] = latents[i]._replace(symbols_crc=int(rng.integers(2 ** 32)))
-    return kind, craft(data, header, latents=latents)
+    return kind, craft(data, latents=latents)
   if kind == "step":
-    return kind, craft(data, header, step=int(rng.integers(2 ** 32)))
+    return kind, craft(data, step=int(rng.integers(2 ** 32)))
   if kind == "identity":
-    return kind, craft(data, header, identity=rng.bytes(8))
+    return kind, craft(data, identity=rng.bytes(8))
   if kind == "fingerprint":
-    return kind, craft(data, header, fingerprint=rng.bytes(8))
+    return kind, craft(data, fingerprint=rng.bytes(8))
   if kind == "version":
-    return kind, craft(data, header, version=int(rng.integers(256)))
+    return kind, craft(data, version=int(rng.integers(256)))
   count = int(rng.choice([0, 1, 3, 255]))  # latent table of another length
   latents = (latents * 255)[:count]
-  return kind, craft(data, header, latents=latents)
+  return kind, craft(data, latents=latents)
 
 
 def mutation(data, header, coder, rng):

@@ -13,6 +13,7 @@ from PIL import Image
 from common import codec, config_utils, eval_lib, experiment, image_utils, metrics, results
 from common.data_lib import list_images
 from factorized.models import Model as FactorizedModel
+from fuzz_bitstream import craft
 from mshyper.models import Model as HyperModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -147,13 +148,6 @@ def test_eval_keeps_good_images_and_lists_bad_ones(hyper_workdir, tmp_path):
 def small_file(hyper_codec):
   image = image_utils.read_image(list_images("embedded_eval")[0])[:64, :96]
   return hyper_codec.encode(image)
-
-
-def craft(data, version=codec.FORMAT_VERSION, **changes):
-  """`data` with header fields replaced and the header checksum recomputed."""
-  header = codec.parse_header(data)
-  return (codec.pack_header(header._replace(**changes), version) +
-          data[codec.header_size(len(header.latents)):])
 
 
 @pytest.mark.slow
