@@ -179,7 +179,7 @@ def calibrated_file(model, config, analysis, target_bpp, log):
     low, high = (shift, high) if bpp < target_bpp else (low, shift)
   data, bpp, shift, zero_fraction = best
   encode(shift)  # the decoder must see the bias the file was written with
-  _, _, strings, _, _ = coder.parse(data)
+  _, strings = coder.parse(data)
   stats = dict(bpp=bpp, file_bytes=len(data),
                bpp_per_latent={k: 8 * len(v) / (HEIGHT * WIDTH) for k, v in strings.items()},
                y_zero_symbol_fraction=zero_fraction, log_scale_shift=shift)

@@ -22,19 +22,26 @@ def load_config_module(path):
   return module
 
 
+def parent_of_key(config, dotted_key, source="override"):
+  """The ConfigDict holding `dotted_key`; a KeyError listing the valid keys if there is none."""
+  node = config
+  parts = dotted_key.split(".")
+  for i, part in enumerate(parts):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      where = ".".join(parts[:i]) or "<root>"
+      valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+      raise KeyError(f"{source}: config has no key {dotted_key!r} ({part!r} is not under "
+                     f"{where}; valid there: {valid}).")
+    if i < len(parts) - 1:
+      node = node[part]
+  return node
+
+
 def apply_overrides(config, overrides, source="override"):
   """Sets dotted keys on a ConfigDict; an unknown key is an error that lists the valid ones."""
   for dotted_key, value in overrides.items():
-    node = config
+    node = parent_of_key(config, dotted_key, source)
     parts = dotted_key.split(".")
-    for i, part in enumerate(parts):
-      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-        where = ".".join(parts[:i]) or "<root>"
-        valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-        raise KeyError(f"{source}: config has no key {dotted_key!r} ({part!r} is not under "
-                       f"{where}; valid there: {valid}).")
-      if i < len(parts) - 1:
-        node = node[part]
     if isinstance(value, list):
       value = tuple(value)
     with node.unlocked():
@@ -68,12 +75,13 @@ def cfg_str(entries):
   return "-".join(f"{k}={fmt(v)}" for k, v in entries)
 
 
-def experiment_id(config_path):
-  """Slurm's job id when run by Slurm; otherwise 'local-<config name>' so reruns resume."""
+def experiment_id(config_path, model_package):
+  """Slurm's job id when run by Slurm; otherwise 'local-<model package>-<config name>' so
+  reruns resume (and equally named configs of different model families stay apart)."""
   for variable in ("SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID"):
     if os.environ.get(variable):
       return os.environ[variable]
-  return "local-" + os.path.splitext(os.path.basename(config_path))[0]
+  return f"local-{model_package}-{os.path.splitext(os.path.basename(config_path))[0]}"
 
 
 def timestamp():

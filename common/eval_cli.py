@@ -1,12 +1,15 @@
 """`python -m {factorized,mshyper}.eval --workdir W --dataset D [--skip_existing]`."""
 import os
+import sys
 
 from absl import app, flags, logging
 
 import configs
-from common import codec, eval_lib, experiment
+from common import cli, codec, eval_lib, experiment
 
 FLAGS = flags.FLAGS
+# Some images could not be evaluated (the others were, and their results written).
+EXIT_IMAGES_FAILED = 1
 
 
 def main(model_cls):
@@ -18,20 +21,38 @@ def main(model_cls):
                        "after one untimed warm-up run).")
   flags.DEFINE_integer("max_images", 0, "Evaluate only the first N images (0 = all).")
   flags.DEFINE_string("bitstream_dir", None, "Also keep each image's compressed file here.")
+  cli.define_debug_flag()
   flags.mark_flag_as_required("workdir")
+
+  cli.list_in_help(("workdir", "dataset", "results_dir", "skip_existing", "timing_repeats",
+                    "max_images", "bitstream_dir"))
 
   def run(argv):
     del argv
     logging.set_verbosity(logging.INFO)
+    with cli.user_errors(FLAGS.debug):
+      failed = evaluate()
+    if failed:
+      print(f"error: {len(failed)} image(s) could not be evaluated (the others were): " +
+            "; ".join(f"{path}: {reason}" for path, reason in failed), file=sys.stderr)
+      sys.exit(EXIT_IMAGES_FAILED)
+
+  def evaluate():
     per_image_path, _ = eval_lib.result_paths(FLAGS.results_dir, FLAGS.dataset, FLAGS.workdir)
     if FLAGS.skip_existing and os.path.exists(per_image_path):
       logging.info("Skipping %s: %s exists.", FLAGS.workdir, per_image_path)
-      return
+      return []
+    if FLAGS.timing_repeats < 1 or FLAGS.max_images < 0:
+      raise ValueError(f"--timing_repeats must be at least 1 and --max_images at least 0, got "
+                       f"{FLAGS.timing_repeats} and {FLAGS.max_images}.")
+    eval_lib.check_outputs(FLAGS.results_dir, FLAGS.dataset, FLAGS.workdir, FLAGS.bitstream_dir)
     coder = codec.load_codec(FLAGS.workdir, model_cls)
     config, _ = experiment.load_run(FLAGS.workdir, model_cls)
-    path = eval_lib.evaluate_workdir(coder, config, FLAGS.workdir, FLAGS.dataset,
-                                     FLAGS.results_dir, timing_repeats=FLAGS.timing_repeats,
-                                     max_images=FLAGS.max_images, bitstream_dir=FLAGS.bitstream_dir)
-    logging.info("Results: %s", path)
+    path, failed = eval_lib.evaluate_workdir(
+        coder, config, FLAGS.workdir, FLAGS.dataset, FLAGS.results_dir,
+        timing_repeats=FLAGS.timing_repeats, max_images=FLAGS.max_images,
+        bitstream_dir=FLAGS.bitstream_dir)
+    logging.info("Results: %s", path or "none (no image could be evaluated)")
+    return failed
 
-  app.run(run)
+  app.run(run, flags_parser=cli.parse_flags)

@@ -100,19 +100,38 @@ def result_paths(results_dir, dataset, workdir):
   return os.path.join(folder, f"{run}.json"), os.path.join(folder, "aggregate.json")
 
 
+def check_outputs(results_dir, dataset, workdir, bitstream_dir=None):
+  """Fails before any work if the result (or bitstream) folder cannot be written."""
+  per_image_path, _ = result_paths(results_dir, dataset, workdir)
+  for folder in (os.path.dirname(per_image_path), bitstream_dir):
+    if folder:
+      results.check_writable(folder)
+
+
 def evaluate_workdir(coder, config, workdir, dataset, results_dir, timing_repeats=1,
                      max_images=None, bitstream_dir=None):
-  """Evaluates every image of `dataset`; writes per-image results and refreshes the aggregate."""
+  """Evaluates every image of `dataset`; writes per-image results and refreshes the aggregate.
+
+  An image that cannot be read or coded is skipped with a warning; the others are still
+  evaluated and written. Returns (per-image result path or None if no image was evaluated,
+  [(image path, reason) of each skipped image]).
+  """
   per_image_path, aggregate_path = result_paths(results_dir, dataset, workdir)
+  check_outputs(results_dir, dataset, workdir, bitstream_dir)
   images = data_lib.list_images(dataset)[:max_images or None]
   hyper = dict(rd_lambda=config.model_config.rd_lambda, workdir=os.path.abspath(workdir),
                run=os.path.basename(os.path.abspath(workdir)), checkpoint_step=coder.step,
                latent_method=config.model_config.latent_config.method)
-  records, flops_cache, start = [], {}, time.time()
+  records, failed, flops_cache, start = [], [], {}, time.time()
   for i, path in enumerate(images):
-    image = image_utils.read_image(path)
     name = os.path.splitext(os.path.basename(path))[0]
-    record, _, data = evaluate_image(coder, image, timing_repeats, flops_cache)
+    try:
+      image = image_utils.read_image(path)
+      record, _, data = evaluate_image(coder, image, timing_repeats, flops_cache)
+    except ValueError as e:  # ImageError, an image over the codec's size limits, ...
+      failed.append((path, str(e)))
+      logging.warning("[%d/%d] %s: not evaluated: %s", i + 1, len(images), name, e)
+      continue
     if bitstream_dir:
       with image_utils.atomic_path(os.path.join(bitstream_dir, name + ".ntc")) as tmp:
         with open(tmp, "wb") as f:
@@ -122,9 +141,11 @@ def evaluate_workdir(coder, config, workdir, dataset, results_dir, timing_repeat
     logging.info("[%d/%d] %s: %.4f bpp (estimated %.4f), %.2f dB | ETA %.0f s", i + 1,
                  len(images), name, record["bpp_actual"], record["bpp_estimated"],
                  record["psnr"], elapsed / (i + 1) * (len(images) - i - 1))
+  if not records:
+    return None, failed
   results.write_per_image(per_image_path, records)
   write_aggregate(os.path.dirname(per_image_path), aggregate_path)
-  return per_image_path
+  return per_image_path, failed
 
 
 def write_aggregate(folder, aggregate_path):

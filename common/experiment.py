@@ -18,18 +18,49 @@ import configs
 from common import config_utils
 
 FLAGS = flags.FLAGS
+# The flags define_flags defines.
+FLAG_NAMES = ("config", "hid", "experiments_dir", "xid", "workdir")
 RUN_RECORD = "run.json"
 
 
 def define_flags(workdir_help="Run directory (default: derived from experiments_dir/xid/hid)"):
-  config_flags.DEFINE_config_file("config", None, "Config file (.py with get_config).",
+  config_flags.DEFINE_config_file("config", None, "Config file (.py with get_config); "
+                                  "--config.a.b=value overrides any key of it.",
                                   lock_config=True)
   flags.DEFINE_integer("hid", None, "Index of the sweep element of get_hyper() to run.")
   flags.DEFINE_string("experiments_dir", configs.EXPERIMENTS_DIR, "Root of all runs.")
   flags.DEFINE_string("xid", None, "Experiment id (default: Slurm job id, else "
-                      "'local-<config name>' so that rerunning a command resumes it).")
+                      "'local-<model package>-<config name>' so that rerunning a command "
+                      "resumes it).")
   flags.DEFINE_string("workdir", None, workdir_help)
   flags.mark_flag_as_required("config")
+
+
+def unknown_override(argv):
+  """The error for the first `--config.a.b=v` of argv whose key the config file lacks, if any.
+
+  (ml_collections reports it as a bare AttributeError while parsing the flags.)
+  """
+  paths = []
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      paths.append(arg.split("=", 1)[1])
+    elif arg == "--config" and i + 1 < len(argv):
+      paths.append(argv[i + 1])
+  if not paths:
+    return None
+  try:
+    config = config_utils.load_config_module(paths[-1]).get_config()
+  except (OSError, ValueError):
+    return None
+  for arg in argv:
+    if arg.startswith("--config.") and "=" in arg:
+      try:
+        config_utils.parent_of_key(config, arg[len("--config."):].split("=", 1)[0],
+                                   source="command line")
+      except KeyError as e:
+        return e.args[0]
+  return None
 
 
 def resolved_config():
@@ -49,10 +80,22 @@ def resolved_config():
   return config, module, path
 
 
-def run_workdir(config, module, config_path):
+def check_train_config(config):
+  """Refuses training settings that would train nothing or never log/save (e.g. num_steps=-5)."""
+  positive = {f"train_eval_config.{key}": config.train_eval_config[key]
+              for key in ("num_steps", "log_metrics_every_steps", "checkpoint_every_steps",
+                          "eval_every_steps", "max_checkpoints_to_keep")}
+  positive.update({f"train_data_config.{key}": config.train_data_config[key]
+                   for key in ("batchsize", "patchsize")})
+  for key, value in positive.items():
+    if not isinstance(value, int) or value < 1:
+      raise ValueError(f"config.{key} must be a positive integer, got {value!r}.")
+
+
+def run_workdir(config, module, config_path, model_package):
   if FLAGS.workdir:
     return os.path.abspath(FLAGS.workdir)
-  xid = FLAGS.xid or config_utils.experiment_id(config_path)
+  xid = FLAGS.xid or config_utils.experiment_id(config_path, model_package)
   wid = "none" if FLAGS.hid is None else FLAGS.hid
   return os.path.join(os.path.abspath(FLAGS.experiments_dir), xid,
                       f"wid={wid}-{module.get_cfg_str(config)}")

@@ -86,6 +86,8 @@ def read_image(path):
       image.load()
   except Image.UnidentifiedImageError:
     raise ImageError(f"Not an image, or a format Pillow cannot read: {path}") from None
+  except Image.DecompressionBombError as e:  # Over Pillow's pixel limit (MAX_IMAGE_PIXELS).
+    raise ImageError(f"Image too large to read: {path}: {e}") from None
   except (OSError, SyntaxError, ValueError) as e:  # What Pillow raises for damaged data.
     raise ImageError(f"Corrupt or truncated image {path}: {e}") from e
 
@@ -153,13 +155,23 @@ def _static_or_dynamic_dim(x, axis):
   return size if size is not None else tf.shape(x)[axis]
 
 
-def pad_to_multiple(x, factor, mode="edge"):
-  """Pads images (N, H, W, C) at the bottom and right so that `factor` divides H and W.
+def _leading_padding(padded_size, size):
+  # Where the padding is at least as large as the image (tiny images), the image sits in the
+  # middle of the canvas: pixels next to a canvas border are reconstructed worst (the transforms'
+  # convolutions see zeros beyond it), and at a corner a tiny image would be all border. Larger
+  # images keep the authors' layout (image at the top left). Python ints keep static shapes.
+  if isinstance(padded_size, int) and isinstance(size, int):
+    return (padded_size - size) // 2 if padded_size - size >= size else 0
+  return tf.where(padded_size - size >= size, (padded_size - size) // 2, 0)
 
-  mode "edge" replicates the last row/column; "reflect" mirrors the image about it (tf.pad's
-  REFLECT, as the authors' evaluation pads), and where the padding is as large as the image
-  (e.g. a 17x9 image padded to 64), where REFLECT fails, repeats the first row/column beyond
-  the mirror image.
+
+def pad_to_multiple(x, factor, mode="edge"):
+  """Pads images (N, H, W, C) so that `factor` divides H and W.
+
+  The padding goes at the bottom and right, except for an image smaller than its padding, which
+  is centred (see _leading_padding). mode "edge" replicates the outermost row/column; "reflect"
+  mirrors the image about it (tf.pad's REFLECT, as the authors' evaluation pads). A centred tiny
+  image, where REFLECT would fail, is padded by replication in either mode.
   """
   if mode not in ("edge", "reflect"):
     raise ValueError(f"pad_to_multiple: mode must be 'edge' or 'reflect', got {mode!r}.")
@@ -174,16 +186,19 @@ def pad_to_multiple(x, factor, mode="edge"):
     if isinstance(size, int) and size % factor == 0:
       continue  # Already a multiple (e.g. training crops): no copy.
     padded_size = (size + factor - 1) // factor * factor
-    index = tf.range(padded_size)
-    if mode == "reflect":
-      index = tf.maximum(tf.where(index < size, index, 2 * (size - 1) - index), 0)
-    x = tf.gather(x, tf.minimum(index, size - 1), axis=axis)
+    source = tf.range(padded_size) - _leading_padding(padded_size, size)
+    if mode == "reflect":  # Not for a centred image: its padding exceeds a mirror image.
+      reflected = tf.where(source < size, source, 2 * (size - 1) - source)
+      source = tf.where(padded_size - size < size, reflected, source)
+    x = tf.gather(x, tf.clip_by_value(source, 0, size - 1), axis=axis)
   return x
 
 
 def crop_to(x, height, width):
-  """Crops images (N, H, W, C) to their top-left (height, width), undoing pad_to_multiple."""
-  return x[:, :height, :width, :]
+  """Crops images (N, H, W, C) to the (height, width) image pad_to_multiple placed in them."""
+  top = _leading_padding(_static_or_dynamic_dim(x, 1), height)
+  left = _leading_padding(_static_or_dynamic_dim(x, 2), width)
+  return x[:, top:top + height, left:left + width, :]
 
 
 def to_model_input(x):

@@ -5,7 +5,7 @@ import shutil
 from absl import app, flags, logging
 
 import configs
-from common import codec, config_utils, experiment, itinf_lib
+from common import cli, codec, config_utils, experiment, itinf_lib, run_lock
 
 FLAGS = flags.FLAGS
 
@@ -14,22 +14,30 @@ def main(model_cls):
   experiment.define_flags(workdir_help="Itinf run directory (default: derived from "
                           "experiments_dir/xid/hid).")
   flags.DEFINE_string("results_dir", configs.RESULTS_DIR, "Root of result files.")
+  cli.define_debug_flag()
+
+  cli.list_in_help(experiment.FLAG_NAMES + ("results_dir",))
 
   def run(argv):
     del argv
+    with cli.user_errors(FLAGS.debug):
+      itinf()
+
+  def itinf():
     config, module, config_path = experiment.resolved_config()
     ic = config.itinf_config
     train_workdir, step = itinf_lib.resolve_warm_start(ic.warm_start, ic.warm_start_wid)
-    workdir = experiment.run_workdir(config, module, config_path)
-    os.makedirs(workdir, exist_ok=True)
-    itinf_lib.check_run_record(workdir, config, train_workdir, step)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config_utils.config_to_json(config))
-    shutil.copyfile(config_path, os.path.join(workdir, "config_snapshot.py"))
-    experiment.log_to_file(os.path.join(workdir, "itinf.log"))
-    logging.info("Workdir: %s; warm start: %s at step %d.", workdir, train_workdir, step)
-    coder = codec.load_codec(train_workdir, model_cls, step=step,
-                             offset_heuristic=ic.offset_heuristic)
-    itinf_lib.run(coder, config, workdir, train_workdir, FLAGS.results_dir)
+    workdir = experiment.run_workdir(config, module, config_path,
+                                     model_cls.__module__.split(".")[0])
+    with run_lock.hold(workdir):  # Before anything is written there.
+      itinf_lib.check_run_record(workdir, config, train_workdir, step)
+      with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config_utils.config_to_json(config))
+      shutil.copyfile(config_path, os.path.join(workdir, "config_snapshot.py"))
+      experiment.log_to_file(os.path.join(workdir, "itinf.log"))
+      logging.info("Workdir: %s; warm start: %s at step %d.", workdir, train_workdir, step)
+      coder = codec.load_codec(train_workdir, model_cls, step=step,
+                                 offset_heuristic=ic.offset_heuristic)
+      itinf_lib.run(coder, config, workdir, train_workdir, FLAGS.results_dir)
 
-  app.run(run)
+  app.run(run, flags_parser=cli.parse_flags)

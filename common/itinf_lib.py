@@ -80,7 +80,8 @@ def resolve_warm_start(spec, wid):
     raise ValueError("itinf_config.warm_start is not set: give the training experiment dir "
                      "(run wid=itinf_config.warm_start_wid in it; get_hyper() sweeps the wid), "
                      "a training workdir or a checkpoint prefix, e.g. "
-                     "--config.itinf_config.warm_start=experiments/local-quickstart --hid 1.")
+                     "--config.itinf_config.warm_start=experiments/local-mshyper-quickstart "
+                     "--hid 1.")
   prefix = train_lib.resolve_checkpoint(spec, wid)
   workdir = train_lib.workdir_of_checkpoint(prefix)
   if workdir is None:

@@ -18,6 +18,9 @@ DUMMY_IMAGE_SIDE = 256
 
 class NTCModel(tf.Module):
 
+  # Attributes only the encoder uses; every other weight is part of the decoder.
+  ENCODER_MODULES = ("analysis",)
+
   def __init__(self, transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
                latent_config, offset_heuristic, name=None):
     """Optimizer, latent method and the analysis/synthesis transforms every model has."""
@@ -51,6 +54,12 @@ class NTCModel(tf.Module):
         drop_factor=config.get("reduce_lr_factor", 0.1))
     return tf.keras.optimizers.Adam(learning_rate=self.learning_rate,
                                     global_clipnorm=config.get("global_clipnorm", 1.0))
+
+  def decoder_variables(self):
+    """The trainable variables a decoder uses (all but the encoder modules'), in a fixed order."""
+    encoder = {v.ref() for name in self.ENCODER_MODULES
+               for v in getattr(self, name).trainable_variables}
+    return [v for v in self.trainable_variables if v.ref() not in encoder]
 
   @property
   def global_step(self):

@@ -15,6 +15,7 @@ stay strict JSON; null means "not finite / not computable" and is skipped when p
 import json
 import math
 import os
+import tempfile
 
 import numpy as np
 
@@ -39,6 +40,16 @@ def _strict(obj):
   if isinstance(obj, float) and not math.isfinite(obj):
     return None
   return obj
+
+
+def check_writable(folder):
+  """Creates `folder` and checks that files can be written there, before long work."""
+  try:
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+      pass
+  except OSError as e:
+    raise OSError(f"Cannot write result files to {folder}: {e.strerror or e}.") from None
 
 
 def write_json(path, obj):

@@ -12,6 +12,9 @@ CODING_RANK = 3
 
 class Model(ntc_model.NTCModel):
 
+  # (latent name, index of its entropy model) in file order.
+  CODED_LATENTS = (("y", 0),)
+
   def __init__(self, transform_config, scheduled_num_steps=1800000, rd_lambda=0.01,
                optimizer_config=None, latent_config=None, offset_heuristic=True):
     super().__init__(transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
@@ -55,10 +58,10 @@ class Model(ntc_model.NTCModel):
     y = latents["y"]
     return [("y", y_model.compress(y)[0], quantization.symbols(y, y_model.quantization_offset))]
 
-  def decompress_latents(self, strings, shapes, entropy_models, timer):
-    """Inverse of compress_latents: (y_hat for the synthesis, [symbols in file order])."""
+  def decompress_latents(self, strings, shapes, entropy_models, timer, verify):
+    """Inverse of compress_latents: y_hat for the synthesis (verify(name, symbols) checks it)."""
     y_model, = entropy_models
     with timer("entropy_decoding"):
       y_hat = y_model.decompress(strings["y"][None], shapes["y"][:2])
-    return y_hat, [quantization.symbols(y_hat, y_model.quantization_offset)]
-
+    verify("y", quantization.symbols(y_hat, y_model.quantization_offset))
+    return y_hat

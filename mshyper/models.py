@@ -47,6 +47,9 @@ class Model(ntc_model.NTCModel):
 
   # model_config values for keys a stored config.json lacks: runs written before the key existed.
   LEGACY_MODEL_CONFIG = dict(scale_parameterization="log_scale")
+  # (latent name, index of its entropy model) in file order.
+  CODED_LATENTS = (("z", 0), ("y", 1))
+  ENCODER_MODULES = ("analysis", "hyper_analysis")
 
   def __init__(self, transform_config, scheduled_num_steps=1800000, rd_lambda=0.01,
                optimizer_config=None, latent_config=None, offset_heuristic=True,
@@ -139,14 +142,19 @@ class Model(ntc_model.NTCModel):
     return [("z", z_string[0], quantization.symbols(z, side_model.quantization_offset)),
             ("y", y_string[0], quantization.symbols(y, mu))]
 
-  def decompress_latents(self, strings, shapes, entropy_models, timer):
-    """Inverse of compress_latents: (y_hat for the synthesis, [symbols in file order])."""
+  def decompress_latents(self, strings, shapes, entropy_models, timer, verify):
+    """Inverse of compress_latents: y_hat for the synthesis.
+
+    verify(name, symbols) checks each latent's symbols as soon as it is decoded, so a damaged z
+    fails before h_s and the decoding of y.
+    """
     side_model, conditional_model = entropy_models
     with timer("entropy_decoding"):
       z_hat = side_model.decompress(strings["z"][None], shapes["z"][:2])
+    verify("z", quantization.symbols(z_hat, side_model.quantization_offset))
     with timer("h_s"):
       mu, indexes = self.entropy_parameters(z_hat, training=False)
     with timer("entropy_decoding"):
       y_hat = conditional_model.decompress(strings["y"][None], indexes, loc=mu)
-    return y_hat, [quantization.symbols(z_hat, side_model.quantization_offset), quantization.symbols(y_hat, mu)]
-
+    verify("y", quantization.symbols(y_hat, mu))
+    return y_hat

@@ -3,8 +3,10 @@
 munged, slurmctld and slurmd (Debian packages slurmctld slurmd slurm-client munge) run as the
 current user from a private short dir under /tmp, with their own munge key and socket, their
 own slurm.conf and free ports; nothing under /etc is read or written. The node advertises 2 CPUs
-so two 1-CPU tasks run at once. If the packages are missing or a daemon does not come up, the
-requesting test fails with the reason and the daemon log tails (never a skip), because a
+so two 1-CPU tasks run at once. Missing packages are installed the way .ci/run does
+(.ci/install_slurm, when run as root or with password-less sudo); if that is impossible the
+cluster tests are skipped with one line saying what to install. Once installed, a daemon that
+does not come up fails the requesting test with the daemon log tails (never a skip), because a
 silently skipped cluster test would hide a broken launcher.
 """
 import dataclasses
@@ -21,6 +23,8 @@ from pathlib import Path
 import pytest
 
 SBIN = Path("/usr/sbin")
+INSTALLER = Path(__file__).resolve().parent.parent / ".ci" / "install_slurm"
+INSTALL_TIMEOUT_S = 900
 DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "scontrol", "scancel", "sinfo")
 INSTALL_HINT = "apt-get install -y --no-install-recommends slurmctld slurmd slurm-client munge"
@@ -193,13 +197,30 @@ def _stop(cluster: SlurmCluster):
   shutil.rmtree(cluster.dir, ignore_errors=True)
 
 
+def _missing_programs():
+  return ([n for n in DAEMONS if not (SBIN / n).exists()] +
+          [n for n in CLIENTS if shutil.which(n) is None])
+
+
+def _install_or_skip():
+  """Installs Slurm with .ci/install_slurm when missing; skips the cluster tests if it cannot."""
+  if not _missing_programs():
+    return
+  try:
+    install = subprocess.run([str(INSTALLER)], capture_output=True, text=True,
+                             timeout=INSTALL_TIMEOUT_S)
+    reason = (install.stderr.strip().splitlines() or [f"exit code {install.returncode}"])[-1]
+  except (OSError, subprocess.TimeoutExpired) as e:
+    reason = str(e)
+  missing = _missing_programs()
+  if missing:
+    pytest.skip(f"Slurm cluster tests skipped: missing {', '.join(missing)} and could not "
+                f"install them ({reason}); install with: {INSTALL_HINT}")
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster():
-  missing = [n for n in DAEMONS if not (SBIN / n).exists()]
-  missing += [n for n in CLIENTS if shutil.which(n) is None]
-  if missing:
-    pytest.fail(f"Slurm is not installed (missing {', '.join(missing)}); install it with: "
-                f"{INSTALL_HINT}", pytrace=False)
+  _install_or_skip()
   # Short path (unix sockets are limited to 108 bytes) and mode 0755 on every level (munged
   # refuses a socket dir its clients cannot traverse), hence not pytest's tmp_path.
   d = Path(tempfile.mkdtemp(prefix="slurm.", dir="/tmp"))

@@ -1,21 +1,24 @@
 """Real bitstreams: bit-exact round trips, determinism across processes, rejection of bad files."""
+import json
 import os
-import struct
 import subprocess
 import sys
-import zlib
+import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
-from common import codec, eval_lib, image_utils
+from common import codec, config_utils, eval_lib, experiment, image_utils, metrics, results
 from common.data_lib import list_images
 from factorized.models import Model as FactorizedModel
+from fuzz_bitstream import craft
 from mshyper.models import Model as HyperModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+FUZZ_CASES = 1500
 
 
 def train_tiny(tmp_dir, package, steps, *extra):
@@ -103,13 +106,44 @@ def test_cli_decodes_identically_in_two_processes(hyper_workdir, hyper_codec, tm
   not_an_image = tmp_path / "notes.png"
   not_an_image.write_text("hello")
   result = run("compress", "--workdir", hyper_workdir, str(not_an_image), str(tmp_path / "x"))
-  assert result.returncode == 1 and "error:" in result.stderr and "notes.png" in result.stderr
+  assert result.returncode == 2 and "error:" in result.stderr and "notes.png" in result.stderr
   assert not (tmp_path / "x").exists()
   garbage = tmp_path / "garbage.ntc"
   garbage.write_bytes(b"\x00" * 100)
   result = run("decompress", "--workdir", hyper_workdir, str(garbage), str(tmp_path / "y.png"))
-  assert result.returncode == 1 and "Not a shallow-NTC bitstream" in result.stderr
+  assert result.returncode == 2 and "Not a shallow-NTC bitstream" in result.stderr
   assert not (tmp_path / "y.png").exists()
+  # A damaged checkpoint-step field: the header checksum says so before any weights load.
+  data = open(bitstream, "rb").read()
+  damaged = tmp_path / "damaged.ntc"
+  damaged.write_bytes(data[:21] + bytes([data[21] ^ 0xFF]) + data[22:])
+  result = run("decompress", "--workdir", hyper_workdir, str(damaged), str(tmp_path / "y.png"))
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  assert "error: Damaged bitstream: header checksum mismatch" in result.stderr
+
+
+@pytest.mark.slow
+def test_eval_keeps_good_images_and_lists_bad_ones(hyper_workdir, tmp_path):
+  images = tmp_path / "images"
+  images.mkdir()
+  photo = image_utils.read_image(list_images("embedded_eval")[0])
+  for name, crop in (("a", photo[:64, :96]), ("c", photo[64:128, :80])):
+    Image.fromarray(crop).save(images / f"{name}.png")
+  Image.fromarray(photo[:64, :64]).save(images / "b.png")
+  data = (images / "b.png").read_bytes()
+  (images / "b.png").write_bytes(data[:len(data) // 2])  # good header, pixel data cut short
+  results_dir = tmp_path / "results"
+  result = subprocess.run([sys.executable, "-m", "mshyper.eval", "--workdir", hyper_workdir,
+                           "--dataset", str(images / "*.png"), "--results_dir",
+                           str(results_dir)], cwd=ROOT, env=ENV, capture_output=True, text=True)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  error, = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+  assert "1 image(s) could not be evaluated" in error and "b.png" in error
+  per_image_path, aggregate_path = eval_lib.result_paths(str(results_dir), str(images / "*.png"),
+                                                         hyper_workdir)
+  assert [r["instance_id"] for r in results.read_per_image(per_image_path)] == ["a", "c"]
+  assert os.path.exists(aggregate_path)
 
 
 @pytest.fixture(scope="module")
@@ -118,45 +152,124 @@ def small_file(hyper_codec):
   return hyper_codec.encode(image)
 
 
-def with_header_crc(data, header_size):
-  """Recomputes the header checksum after a deliberate header edit."""
-  body = data[:header_size - 4]
-  return body + struct.pack(">I", zlib.crc32(body)) + data[header_size:]
-
-
 @pytest.mark.slow
 def test_corrupted_files_are_rejected(hyper_codec, small_file):
-  header_size = 26 + 2 * 10 + 8
+  header = codec.parse_header(small_file)
+  header_size = codec.header_size(len(header.latents))
   cases = {
-      "truncated": small_file[:-5],
-      "truncated header": small_file[:20],
-      "padded": small_file + b"\x00",
-      "foreign": b"\x89PNG\r\n\x1a\n" + small_file[8:],
-      "header byte flipped": small_file[:18] + bytes([small_file[18] ^ 0x01]) + small_file[19:],
-      "other format version": with_header_crc(small_file[:4] + b"\x07" + small_file[5:],
-                                              header_size),
-      "other checkpoint step": with_header_crc(
-          small_file[:13] + struct.pack(">I", 999) + small_file[17:], header_size),
-      "other model": with_header_crc(small_file[:5] + b"\x00" * 8 + small_file[13:],
-                                     header_size),
+      "truncated": (small_file[:-5], "Damaged bitstream"),
+      "truncated header": (small_file[:20], "Not a shallow-NTC"),
+      "padded": (small_file + b"\x00", "Damaged bitstream"),
+      "foreign": (b"\x89PNG\r\n\x1a\n" + small_file[8:], "Not a shallow-NTC"),
+      "header byte flipped": (small_file[:26] + bytes([small_file[26] ^ 0x01]) + small_file[27:],
+                              "Damaged bitstream: header checksum"),
+      "other format version": (craft(small_file, version=7), "format version 7"),
+      "other checkpoint step": (craft(small_file, step=999, fingerprint=b"\x01" * 8),
+                                "checkpoint step 999"),
+      "other run": (craft(small_file, fingerprint=b"\x01" * 8), "another run of this model"),
+      "other model": (craft(small_file, identity=b"\x00" * 8), "another model"),
   }
-  messages = {"other format version": "format version 7", "other checkpoint step": "step 999",
-              "other model": "another model", "header byte flipped": "header checksum"}
-  for name, data in cases.items():
-    with pytest.raises(codec.BitstreamError, match=messages.get(name, "")):
+  for name, (data, message) in cases.items():
+    with pytest.raises(codec.BitstreamError, match=message):
       hyper_codec.decode(data)
   # Flipping payload bytes makes range decoding produce other symbols: caught by the checksum.
   for position in range(header_size, len(small_file), max(1, (len(small_file) - header_size) // 8)):
     flipped = small_file[:position] + bytes([small_file[position] ^ 0xFF]) + small_file[position + 1:]
-    with pytest.raises(codec.BitstreamError, match="Corrupted bitstream"):
+    with pytest.raises(codec.BitstreamError, match="Damaged bitstream"):
       hyper_codec.decode(flipped)
+
+
+@pytest.mark.slow
+def test_crafted_headers_are_rejected_before_decoding(hyper_codec, small_file):
+  """Headers whose checksum was recomputed after an edit (issue 13: hangs, out-of-memory,
+  segfaults and silently wrong images); each must fail fast with a message saying why."""
+  header = codec.parse_header(small_file)
+  z, y = header.latents
+
+  def consistent(height, width):  # size and latent shapes as the model derives them
+    shapes = hyper_codec.expected_shapes(height, width)
+    return craft(small_file, height=height, width=width,
+                 latents=[z._replace(shape=shapes["z"]), y._replace(shape=shapes["y"])])
+
+  cases = {
+      "0x0": (craft(small_file, height=0, width=0), "outside the codec's limits"),
+      "65535x65535, shapes kept": (craft(small_file, height=65535, width=65535),
+                                   "outside the codec's limits"),
+      "larger than 64 MP": (craft(small_file, height=16384, width=8193),
+                            "outside the codec's limits"),
+      "640x448, shapes kept": (craft(small_file, height=448, width=640), "latent z has shape"),
+      "y shape edited": (craft(small_file, latents=[z, y._replace(shape=(400, 600, 96))]),
+                         "latent y has shape"),
+      "channels edited": (craft(small_file, latents=[z, y._replace(shape=(4, 8, 95))]),
+                          "latent y has shape"),
+      "32768x2048, consistent": (consistent(2048, 32768), "take at least"),
+      "640x448, consistent": (consistent(448, 640), "take at least"),
+      "64x128, consistent": (consistent(64, 128), "symbols of latent z do not match"),
+      "lengths swapped": (craft(small_file, latents=[z._replace(length=y.length),
+                                                     y._replace(length=z.length)]),
+                          "Damaged bitstream"),
+      "no latents": (craft(small_file, latents=[]), "0 latent tensors"),
+      "three latents": (craft(small_file, latents=[z, y, y._replace(length=0)]),
+                        "3 latent tensors"),
+  }
+  for name, (data, message) in cases.items():
+    start = time.perf_counter()
+    with pytest.raises(codec.BitstreamError, match=message):
+      hyper_codec.decode(data)
+    assert time.perf_counter() - start < 2, name
+
+
+@pytest.mark.slow
+def test_file_of_another_run_is_told_apart_from_damage(hyper_workdir, small_file):
+  """Same model and checkpoint step, other weights (another run): not reported as damage."""
+  other_run = codec.load_codec(hyper_workdir, HyperModel)
+  weight = other_run.model.synthesis.trainable_variables[0]
+  weight.assign_add(tf.fill(weight.shape, 1e-3))
+  other_run = codec.Codec(other_run.model, config_utils.model_identity(
+      experiment.load_run(hyper_workdir, HyperModel)[0]), other_run.step)
+  with pytest.raises(codec.BitstreamError, match="another run of this model"):
+    other_run.decode(small_file)
+
+
+@pytest.mark.slow
+def test_tiny_images_keep_their_colour(hyper_codec):
+  """A tiny image is as well coded as the middle of a block of its colour (issue 13: 1x1..1x7
+  images decoded to the colour of the block's corner, where convolutions see zero padding)."""
+  colour = (200, 30, 90)
+  block = np.full((64, 64, 3), colour, np.uint8)
+  block_psnr = metrics.psnr_rgb(block, hyper_codec.decode(hyper_codec.encode(block)))
+  for width in range(1, 8):
+    image = np.full((1, width, 3), colour, np.uint8)
+    reconstruction = hyper_codec.decode(hyper_codec.encode(image))
+    assert metrics.psnr_rgb(image, reconstruction) > block_psnr, width
+
+
+@pytest.mark.slow
+def test_fuzzed_files_never_decode_wrong_crash_or_run_away(hyper_workdir, small_file, tmp_path):
+  """Seeded fuzzing (tests/fuzz_bitstream.py, ~1 minute): flips, truncations, appended bytes,
+  garbage and crafted headers of a real file. Bounds: 2 s and 1 GiB per file."""
+  path = tmp_path / "small.ntc"
+  path.write_bytes(small_file)
+  result = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fuzz_bitstream.py"),
+                           "--workdir", hyper_workdir, "--file", str(path), "--seed", "13",
+                           "--cases", str(FUZZ_CASES)],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads(result.stdout.splitlines()[-1])
+  print(json.dumps(summary, indent=1))
+  counts = summary["counts"]
+  assert counts["tried"] == FUZZ_CASES
+  assert counts["wrong"] == 0 and counts["crashed"] == 0, summary["failures"]
+  assert counts["rejected"] + counts["identical"] == FUZZ_CASES
+  assert summary["max_seconds"] < 2, summary["slowest_case"]
+  assert summary["peak_rss_growth_bytes"] < 2 ** 30
 
 
 @pytest.mark.slow
 def test_file_from_another_model_family_is_rejected(tmp_path, small_file):
   factorized_workdir = train_tiny(str(tmp_path), "factorized", 20)
   factorized_codec = codec.load_codec(factorized_workdir, FactorizedModel)
-  with pytest.raises(codec.BitstreamError):
+  with pytest.raises(codec.BitstreamError, match="another model"):
     factorized_codec.decode(small_file)
   image = image_utils.read_image(list_images("embedded_eval")[0])[:40, :50]
   np.testing.assert_array_equal(factorized_codec.decode(factorized_codec.encode(image)),

@@ -146,15 +146,24 @@ def test_write_png_is_atomic(tmp_path, monkeypatch):
   assert os.listdir(tmp_path) == ["x.png"]  # the temporary file was removed
 
 
-@pytest.mark.parametrize("factor,padded_shape", [(16, (2, 16, 32, 3)), (64, (2, 64, 64, 3))])
-def test_pad_and_crop_round_trip_odd_size(factor, padded_shape):
+@pytest.mark.parametrize("factor,padded_shape,top,left", [
+    (16, (2, 16, 32, 3), 0, 0),  # Padding smaller than the image: at the bottom and right.
+    (64, (2, 64, 64, 3), 27, 23),  # Padding at least the image: the image is centred.
+])
+def test_pad_and_crop_round_trip_odd_size(factor, padded_shape, top, left):
   x = tf.random.stateless_uniform((2, 9, 17, 3), seed=(1, 2))  # H=9, W=17
   padded = image_utils.pad_to_multiple(x, factor)
   assert tuple(padded.shape) == padded_shape
-  # Edge replication: padded rows repeat the last row, padded columns the last column.
-  np.testing.assert_array_equal(padded[:, 9:, :17], tf.repeat(x[:, 8:9], padded_shape[1] - 9, 1))
-  np.testing.assert_array_equal(padded[:, :9, 17:], tf.repeat(x[:, :, 16:17],
-                                                              padded_shape[2] - 17, 2))
+  # Edge replication: rows above repeat the first row, rows below the last, columns left the
+  # first column, columns right the last.
+  bottom, right = padded_shape[1] - 9 - top, padded_shape[2] - 17 - left
+  np.testing.assert_array_equal(padded[:, top:top + 9, left:left + 17], x)
+  np.testing.assert_array_equal(padded[:, :top, left:left + 17], tf.repeat(x[:, :1], top, 1))
+  np.testing.assert_array_equal(padded[:, top + 9:, left:left + 17],
+                                tf.repeat(x[:, 8:9], bottom, 1))
+  np.testing.assert_array_equal(padded[:, top:top + 9, :left], tf.repeat(x[:, :, :1], left, 2))
+  np.testing.assert_array_equal(padded[:, top:top + 9, left + 17:],
+                                tf.repeat(x[:, :, 16:17], right, 2))
   np.testing.assert_array_equal(image_utils.crop_to(padded, 9, 17), x)
 
 
@@ -169,16 +178,21 @@ def test_pad_with_unknown_static_shape():
   assert tuple(image_utils.pad_to_multiple(x[:, :16, :8], 8).shape) == (1, 16, 8, 3)
 
 
-def test_reflect_padding_is_tf_pads_and_works_where_it_fails():
+def test_reflect_padding_is_tf_pads_reflect():
   x = tf.random.stateless_uniform((1, 13, 7, 3), seed=(5, 6))
   np.testing.assert_array_equal(image_utils.pad_to_multiple(x, 8, mode="reflect"),
                                 tf.pad(x, [[0, 0], [0, 3], [0, 1], [0, 0]], "REFLECT"))
-  # Padding 3 rows to 8 is beyond tf.pad's REFLECT: the mirror image, then the first row.
+
+
+def test_reflect_padding_centres_an_image_smaller_than_its_padding():
+  # Padding 3 rows to 8 is beyond tf.pad's REFLECT: centred, edges replicated.
   column = tf.reshape(tf.range(3.), (1, 3, 1, 1))
   padded = image_utils.pad_to_multiple(column, 8, mode="reflect")
-  np.testing.assert_array_equal(padded[0, :, 0, 0], [0, 1, 2, 1, 0, 0, 0, 0])
-  np.testing.assert_array_equal(image_utils.pad_to_multiple(x[:, :1, :1], 4, mode="reflect"),
-                                tf.tile(x[:, :1, :1], (1, 4, 4, 1)))
+  np.testing.assert_array_equal(padded[0, :, 0, 0], [0, 0, 0, 1, 2, 2, 2, 2])
+  np.testing.assert_array_equal(image_utils.crop_to(padded, 3, 1), column)
+  x = tf.random.stateless_uniform((1, 1, 1, 3), seed=(5, 6))
+  np.testing.assert_array_equal(image_utils.pad_to_multiple(x, 4, mode="reflect"),
+                                tf.tile(x, (1, 4, 4, 1)))
 
 
 def test_pad_rejects_bad_arguments():

@@ -1,0 +1,61 @@
+"""What every command-line entry point shares: how it reports a user's mistake (one
+`error: ...` line on stderr and exit status 2, like argparse's usage errors; the traceback only
+with --debug) and which flags its --help lists.
+
+Mistakes are the exceptions raised for bad input: ValueError (bad values, configs, images,
+bitstreams, checkpoints of another model), KeyError (unknown config keys), OSError (missing,
+unreadable or unwritable paths) and RunLockedError (a run directory in use). Anything else is
+a bug and keeps its traceback.
+"""
+import contextlib
+import sys
+
+from absl import flags
+
+from common import experiment, run_lock
+
+EXIT_USER_ERROR = 2
+USER_ERRORS = (ValueError, KeyError, OSError, run_lock.RunLockedError)
+
+
+def message(error):
+  if isinstance(error, KeyError) and error.args:
+    return str(error.args[0])  # str(KeyError) would quote it.
+  if isinstance(error, OSError) and error.strerror and error.filename:
+    return f"{error.strerror}: {error.filename}"
+  return str(error)
+
+
+def fail(text):
+  print(f"error: {text}", file=sys.stderr)
+  sys.exit(EXIT_USER_ERROR)
+
+
+@contextlib.contextmanager
+def user_errors(debug=False):
+  """Turns USER_ERRORS raised in the block into one error line and exit status 2."""
+  try:
+    yield
+  except USER_ERRORS as e:
+    if debug:
+      raise
+    fail(message(e))
+
+
+def define_debug_flag():
+  flags.DEFINE_bool("debug", False, "Show the full traceback of errors (a mistake in the "
+                    "command line or its inputs otherwise prints one 'error:' line).")
+
+
+def list_in_help(names):
+  """Makes --help list these flags (absl lists only the main module's own flags there)."""
+  for name in (*names, "debug", "verbosity"):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+
+
+def parse_flags(argv):
+  """absl flags_parser for app.run: a bad flag (e.g. an unknown config key) is one error line."""
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, AttributeError, *USER_ERRORS) as e:  # config_flags raises the others
+    fail(experiment.unknown_override(argv) or f"{message(e)} (see --helpshort)")
