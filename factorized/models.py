@@ -39,7 +39,7 @@ class Model(ntc_model.NTCModel):
     y_hat, y_bits = quantization.quantize_latent(
         quantization.LatentCoder(self.entropy_models[0]), latents["y"], method, training,
         **relaxation)
-    return dict(y=y_bits), self.synthesis(y_hat)
+    return dict(y=y_bits), self.synthesis(y_hat, training=training)
 
   def profiled_transforms(self, padded_image_shape):
     """{module name: (layer, input shape)} for FLOP accounting on an image of this shape."""

@@ -104,7 +104,7 @@ class Model(ntc_model.NTCModel):
     y_coder = quantization.LatentCoder(conditional_model, scale_indexes=indexes, loc=mu)
     y_hat, y_bits = quantization.quantize_latent(y_coder, latents["y"], method, training,
                                                  **relaxation)
-    return dict(y=y_bits, z=z_bits), self.synthesis(y_hat)
+    return dict(y=y_bits, z=z_bits), self.synthesis(y_hat, training=training)
 
   def profiled_transforms(self, padded_image_shape):
     """{module name: (layer, input shape)} for FLOP accounting on an image of this shape."""
