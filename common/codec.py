@@ -71,8 +71,12 @@ class Codec:
     # construction is deterministic, so encoder and decoder derive identical tables.
     with tf.device("/cpu:0"):
       self.entropy_models = model.make_entropy_models(compression=True)
-    self._analysis = tf.function(lambda x: model.infer_latents(model.pad(x)))
-    self._synthesis = tf.function(model.synthesis)
+    # Unknown spatial sizes: one trace serves every image size.
+    self._analysis = tf.function(lambda x: model.infer_latents(model.pad(x)),
+                                 input_signature=[tf.TensorSpec((None, None, None, 3))])
+    self._synthesis = tf.function(
+        model.synthesis,
+        input_signature=[tf.TensorSpec((None, None, None, model.bottleneck_size))])
 
   def latents(self, image):
     """Amortized-inference latents of a uint8 (H, W, 3) image."""

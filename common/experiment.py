@@ -113,6 +113,12 @@ def build_model(model_cls, model_config, stored=False):
 
 def load_run(workdir, model_cls):
   """(config, model) of a finished or running workdir, built from its config.json."""
+  config = load_config(workdir, model_cls)
+  return config, build_model(model_cls, config.model_config, stored=True)
+
+
+def load_config(workdir, model_cls):
+  """The config of a finished or running workdir (config.json), checked to be of model_cls."""
   import ml_collections
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
@@ -125,4 +131,4 @@ def load_run(workdir, model_cls):
       model_module = json.load(f).get("model")
     if model_module and model_module != model_cls.__module__:
       raise ValueError(f"{workdir} holds a {model_module} run, not {model_cls.__module__}.")
-  return config, build_model(model_cls, config.model_config, stored=True)
+  return config

@@ -161,3 +161,8 @@ class NTCModel(tf.Module):
   def _evaluate(self, x):
     latents = self.infer_latents(self.pad(x))
     return self.rd_terms(x, latents, training=False)
+
+  @tf.function(reduce_retracing=True)
+  def estimate(self, x, latents):
+    """rd_terms of images x coded through given latents outside training, as one graph."""
+    return self.rd_terms(x, latents, training=False)
