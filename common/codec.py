@@ -27,7 +27,7 @@ from collections import defaultdict
 import numpy as np
 import tensorflow as tf
 
-from common import image_utils
+from common import entropy_tables, image_utils
 
 MAGIC = b"SNTC"
 FORMAT_VERSION = 1
@@ -63,14 +63,14 @@ class Timer:
 class Codec:
   """Encoder/decoder around a trained model whose weights come from checkpoint `step`."""
 
-  def __init__(self, model, identity_hex, step):
+  def __init__(self, model, identity_hex, step, checkpoint_prefix=None):
+    """checkpoint_prefix: the weights' checkpoint, next to which range-coding tables are cached
+    (common.entropy_tables); None builds them here."""
     self.model = model
     self.identity = bytes.fromhex(identity_hex[:16])
     self.step = int(step)
-    # Range-coding tables are built from the trained priors on the CPU, where table
-    # construction is deterministic, so encoder and decoder derive identical tables.
-    with tf.device("/cpu:0"):
-      self.entropy_models = model.make_entropy_models(compression=True)
+    self.entropy_models = entropy_tables.coding_entropy_models(model, identity_hex,
+                                                               checkpoint_prefix)
     # Unknown spatial sizes: one trace serves every image size.
     self._analysis = tf.function(lambda x: model.infer_latents(model.pad(x)),
                                  input_signature=[tf.TensorSpec((None, None, None, 3))])
@@ -90,6 +90,9 @@ class Codec:
   def encode_latents(self, latents, height, width):
     """Quantizes and range-codes latents (e.g. SGA-optimized ones) of an height x width image."""
     coded = self.model.compress_latents(latents, self.entropy_models)
+    if [name for name, _, _ in coded] != self.latent_names():
+      raise ValueError(f"{type(self.model).__name__} coded latents "
+                       f"{[name for name, _, _ in coded]}, declared {self.latent_names()}.")
     header = _FIXED.pack(MAGIC, FORMAT_VERSION, self.identity, self.step, height, width,
                          len(coded))
     for name, string, _ in coded:
@@ -132,12 +135,8 @@ class Codec:
     return height, width, strings, shapes, symbols_crc
 
   def latent_names(self):
-    """Names of the coded latents in file order (a dry run on a tiny image)."""
-    if not hasattr(self, "_names"):
-      latents = self.latents(np.zeros((1, 1, 3), np.uint8))
-      self._names = [name for name, _, _ in
-                     self.model.compress_latents(latents, self.entropy_models)]
-    return self._names
+    """Names of the coded latents in file order."""
+    return list(self.model.CODED_LATENTS)
 
   def decode(self, data, timer=None):
     """File bytes -> uint8 (H, W, 3); raises BitstreamError for any inconsistent file."""
@@ -156,10 +155,16 @@ class Codec:
     return x_hat
 
 
-def load_codec(workdir, model_cls, step=None):
-  """Codec for the weights of `workdir` (its latest checkpoint, or checkpoint `step`)."""
+def load_codec(workdir, model_cls, step=None, coded_channels=None):
+  """Codec for the weights of `workdir` (its latest checkpoint, or checkpoint `step`).
+
+  coded_channels ({latent name: channels}, see peek_header) loads a decoder-only codec: only
+  the decoder transforms are built and restored.
+  """
   from common import config_utils, experiment, train_lib
-  config, model = experiment.load_run(workdir, model_cls)
+  config = experiment.load_config(workdir, model_cls)
+  model = experiment.build_model(model_cls, config.model_config, stored=True,
+                                 coded_channels=coded_channels)
   if step is None:
     prefix = train_lib.resolve_checkpoint(workdir)
   else:
@@ -168,12 +173,21 @@ def load_codec(workdir, model_cls, step=None):
       raise FileNotFoundError(f"{workdir} has no checkpoint for step {step} (kept: "
                               f"{tf.train.get_checkpoint_state(train_lib.checkpoint_dir(workdir))}).")
   train_lib.restore(model, prefix, weights_only=True)
-  return Codec(model, config_utils.model_identity(config), int(prefix.rsplit("-", 1)[1]))
+  return Codec(model, config_utils.model_identity(config), int(prefix.rsplit("-", 1)[1]),
+               checkpoint_prefix=prefix)
 
 
-def peek_step(data):
-  """Checkpoint step recorded in a file's header (so a decoder can load matching weights)."""
+def peek_header(data, latent_names):
+  """(checkpoint step, {latent name: channels}) from a file's header, before loading a model.
+
+  The step lets a decoder load the matching weights, the channels a decoder-only model.
+  """
   if len(data) < _FIXED.size or data[:4] != MAGIC:
     raise BitstreamError("Not a shallow-NTC bitstream (bad magic or shorter than a header).")
-  return _FIXED.unpack_from(data)[3]
-
+  step, count = _FIXED.unpack_from(data)[3], _FIXED.unpack_from(data)[6]
+  if count != len(latent_names) or len(data) < _FIXED.size + count * _LATENT.size:
+    raise BitstreamError(f"Truncated or foreign bitstream: header says {count} latents "
+                         f"({len(data)} bytes); this model codes {len(latent_names)}.")
+  channels = {name: _LATENT.unpack_from(data, _FIXED.size + i * _LATENT.size)[2]
+              for i, name in enumerate(latent_names)}
+  return step, channels

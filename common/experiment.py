@@ -94,11 +94,12 @@ def log_to_file(path):
   logging.set_verbosity(logging.INFO)
 
 
-def build_model(model_cls, model_config, stored=False):
-  """model_cls(**model_config) with a clear error for keys the model does not take.
+def build_model(model_cls, model_config, stored=False, **build_kwargs):
+  """model_cls(**model_config, **build_kwargs) with a clear error for keys the model does not take.
 
   stored=True: the config was read from a run's config.json; keys it lacks take the values
   runs had before those keys existed (model_cls.LEGACY_MODEL_CONFIG), not today's defaults.
+  build_kwargs are not part of the config (e.g. coded_channels for a decoder-only model).
   """
   kwargs = model_config.to_dict()
   if stored:
@@ -108,7 +109,7 @@ def build_model(model_cls, model_config, stored=False):
   if unknown:
     raise KeyError(f"model_config has key(s) {unknown} that {model_cls.__module__}.Model does "
                    f"not take; valid: {valid}.")
-  return model_cls(**kwargs)
+  return model_cls(**kwargs, **build_kwargs)
 
 
 def load_run(workdir, model_cls):

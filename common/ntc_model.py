@@ -18,9 +18,17 @@ DUMMY_IMAGE_SIDE = 256
 
 class NTCModel(tf.Module):
 
+  # Names of the coded latents in file order (subclasses).
+  CODED_LATENTS = ()
+
   def __init__(self, transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
-               latent_config, offset_heuristic, name=None):
-    """Optimizer, latent method and the analysis/synthesis transforms every model has."""
+               latent_config, offset_heuristic, name=None, coded_channels=None):
+    """Optimizer, latent method and the analysis/synthesis transforms every model has.
+
+    coded_channels ({latent name: channels}, e.g. from a file header) builds a decoder-only
+    model: no analysis transforms, only the decoder's variables (restored from a checkpoint
+    they are the only ones read), nothing run on dummy images.
+    """
     super().__init__(name=name)
     self.scheduled_num_steps = int(scheduled_num_steps)
     self.rd_lambda = float(rd_lambda)
@@ -33,9 +41,14 @@ class NTCModel(tf.Module):
     self.offset_heuristic = (bool(offset_heuristic)
                              and self.latent_method not in quantization.GRID_METHODS)
     self.optimizer = self._make_optimizer(dict(optimizer_config or {}))
-    self.analysis = build_transform(transform_config["analysis"])
+    self.decoder_only = coded_channels is not None
     self.synthesis = build_transform(transform_config["synthesis"])
-    self.bottleneck_size = self.analysis(tf.zeros((1, 64, 64, 3))).shape[-1]
+    if self.decoder_only:
+      self.analysis = None
+      self.bottleneck_size = int(coded_channels["y"])
+    else:
+      self.analysis = build_transform(transform_config["analysis"])
+      self.bottleneck_size = self.analysis(tf.zeros((1, 64, 64, 3))).shape[-1]
 
   def _make_optimizer(self, config):
     valid = {"learning_rate", "reduce_lr_after", "reduce_lr_factor", "warmup_until",
@@ -60,8 +73,14 @@ class NTCModel(tf.Module):
     """Infers the downsampling factor and creates every variable with one dummy forward pass.
 
     The factor is the total stride of the coarsest latent. Creating all variables up front lets
-    checkpoints (with optimizer slots) restore before the first training step.
+    checkpoints (with optimizer slots) restore before the first training step. A decoder-only
+    model creates the variables of its decoder transforms (on 1x1 latents) and has no factor.
     """
+    if self.decoder_only:
+      self.downsample_factor = None
+      for transform, channels in self.decoder_transforms():
+        transform(tf.zeros((1, 1, 1, channels)))
+      return
     dummy = tf.zeros((1, DUMMY_IMAGE_SIDE, DUMMY_IMAGE_SIDE, 3))
     latents = self.infer_latents(dummy)
     smallest = min(int(t.shape[1]) for t in latents.values())
@@ -106,7 +125,13 @@ class NTCModel(tf.Module):
     return schedule.scheduled_rd_lambda(self.rd_lambda, self.global_step,
                                         self.scheduled_num_steps)
 
+  def decoder_transforms(self):
+    """[(transform, input channels)] of everything that decodes latents into an image."""
+    return [(self.synthesis, self.bottleneck_size)]
+
   def pad(self, x):
+    if self.decoder_only:
+      raise ValueError("This model was built decoder-only (coded_channels): it cannot encode.")
     return image_utils.pad_to_multiple(x, self.downsample_factor)
 
   def rd_terms(self, x, latents, training, method=None, tau=None, rd_lambda=None):

@@ -48,9 +48,11 @@ def resolve_checkpoint(spec, hid=None):
 
 def restore(model, prefix, weights_only):
   """Restores model (and optimizer unless weights_only) from `prefix`; clear error on mismatch."""
-  model.optimizer.build(model.trainable_variables)  # So optimizer slots restore immediately.
-  target = (tf.train.Checkpoint(model=_weights_view(model)) if weights_only
-            else tf.train.Checkpoint(model=model))
+  if weights_only:
+    target = tf.train.Checkpoint(model=_weights_view(model))
+  else:
+    model.optimizer.build(model.trainable_variables)  # So optimizer slots restore immediately.
+    target = tf.train.Checkpoint(model=model)
   try:
     status = target.restore(prefix)
     status.assert_existing_objects_matched()

@@ -5,26 +5,36 @@ y = g_a(x) is coded with a deep factorized prior (one density per channel); x_ha
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from common import ntc_model, quantization
+from common import entropy_tables, ntc_model, quantization
 
 CODING_RANK = 3
 
 
 class Model(ntc_model.NTCModel):
 
+  CODED_LATENTS = ("y",)
+
   def __init__(self, transform_config, scheduled_num_steps=1800000, rd_lambda=0.01,
-               optimizer_config=None, latent_config=None, offset_heuristic=True):
+               optimizer_config=None, latent_config=None, offset_heuristic=True,
+               coded_channels=None):
     super().__init__(transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
-                     latent_config, offset_heuristic, name="factorized")
+                     latent_config, offset_heuristic, name="factorized",
+                     coded_channels=coded_channels)
     self.prior = tfc.NoisyDeepFactorized(batch_shape=(self.bottleneck_size,))
     self.entropy_models = self.make_entropy_models(compression=False)
     self._finish_init()
 
-  def make_entropy_models(self, compression, fixed_offsets=False):
+  def make_entropy_models(self, compression, fixed_offsets=False, tables=None):
     """(model for y,); compression=True builds range-coding tables.
 
     fixed_offsets=True computes the quantization offset now, once, instead of at every use.
+    tables ([tables of y's model] from common.entropy_tables) gives a coding model without
+    building the tables.
     """
+    if tables is not None:
+      y_tables, = tables
+      return (entropy_tables.batched_from_tables(y_tables, (self.bottleneck_size,), CODING_RANK,
+                                                 self.offset_heuristic),)
     offset = (tfc.quantization_offset(self.prior)
               if fixed_offsets and self.offset_heuristic else None)
     return (tfc.ContinuousBatchedEntropyModel(

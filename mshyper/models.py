@@ -14,7 +14,7 @@ import math
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from common import ntc_model, quantization
+from common import entropy_tables, ntc_model, quantization
 from common.transforms import build_transform
 
 CODING_RANK = 3
@@ -43,32 +43,48 @@ class Model(ntc_model.NTCModel):
   # model_config values for keys a stored config.json lacks: runs written before the key existed.
   LEGACY_MODEL_CONFIG = dict(scale_parameterization="log_scale")
 
+  CODED_LATENTS = ("z", "y")
+
   def __init__(self, transform_config, scheduled_num_steps=1800000, rd_lambda=0.01,
                optimizer_config=None, latent_config=None, offset_heuristic=True,
-               scale_parameterization="exp_index"):
+               scale_parameterization="exp_index", coded_channels=None):
     if scale_parameterization not in SCALE_PARAMETERIZATIONS:
       raise ValueError(f"Unknown scale_parameterization {scale_parameterization!r}; valid: "
                        f"{sorted(SCALE_PARAMETERIZATIONS)}.")
     self.scale_parameterization = scale_parameterization
     self._scale_index = SCALE_PARAMETERIZATIONS[scale_parameterization]
     super().__init__(transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
-                     latent_config, offset_heuristic, name="mshyper")
+                     latent_config, offset_heuristic, name="mshyper",
+                     coded_channels=coded_channels)
     transform_config = dict(transform_config)
     bottleneck_size = self.bottleneck_size
-    self.hyper_analysis = build_transform(transform_config.get(
-        "hyper_analysis", dict(cls="HyperAnalysis", bottleneck_size=bottleneck_size)))
     self.hyper_synthesis = build_transform(transform_config.get(
         "hyper_synthesis", dict(cls="HyperSynthesis", bottleneck_size=bottleneck_size)))
-    hyper_size = self.hyper_analysis(tf.zeros((1, 4, 4, bottleneck_size))).shape[-1]
+    if self.decoder_only:
+      self.hyper_analysis = None
+      hyper_size = int(coded_channels["z"])
+    else:
+      self.hyper_analysis = build_transform(transform_config.get(
+          "hyper_analysis", dict(cls="HyperAnalysis", bottleneck_size=bottleneck_size)))
+      hyper_size = self.hyper_analysis(tf.zeros((1, 4, 4, bottleneck_size))).shape[-1]
+    self.hyper_size = hyper_size
     self.hyper_prior = tfc.NoisyDeepFactorized(batch_shape=(hyper_size,))
     self.entropy_models = self.make_entropy_models(compression=False)
     self._finish_init()
 
-  def make_entropy_models(self, compression, fixed_offsets=False):
+  def make_entropy_models(self, compression, fixed_offsets=False, tables=None):
     """(side model for z, conditional model for y); compression=True builds range-coding tables.
 
     fixed_offsets=True computes z's quantization offset now, once, instead of at every use.
+    tables ([side, conditional] from common.entropy_tables) gives coding models without
+    building the tables.
     """
+    if tables is not None:
+      side_tables, conditional_tables = tables
+      return (entropy_tables.batched_from_tables(side_tables, (self.hyper_size,), CODING_RANK,
+                                                 self.offset_heuristic),
+              entropy_tables.LocationScaleIndexedFromTables(
+                  conditional_tables, tfc.NoisyNormal, NUM_SCALES, scale_fn, CODING_RANK))
     offset = (tfc.quantization_offset(self.hyper_prior)
               if fixed_offsets and self.offset_heuristic else None)
     side = tfc.ContinuousBatchedEntropyModel(
@@ -77,6 +93,9 @@ class Model(ntc_model.NTCModel):
     conditional = tfc.LocationScaleIndexedEntropyModel(
         tfc.NoisyNormal, NUM_SCALES, scale_fn, coding_rank=CODING_RANK, compression=compression)
     return side, conditional
+
+  def decoder_transforms(self):
+    return [(self.hyper_synthesis, self.hyper_size), (self.synthesis, self.bottleneck_size)]
 
   def infer_latents(self, x_padded):
     y = self.analysis(x_padded)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common import codec, eval_lib, image_utils
+import tensorflow as tf
+
+from common import codec, config_utils, entropy_tables, eval_lib, experiment, image_utils
 from common.data_lib import list_images
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
@@ -91,8 +93,11 @@ def test_cli_decodes_identically_in_two_processes(hyper_workdir, hyper_codec, tm
   assert "bpp" in result.stdout
   outputs = [str(tmp_path / f"decoded{i}.png") for i in range(2)]
   for output in outputs:
-    result = run("decompress", "--workdir", hyper_workdir, bitstream, output)
+    result = run("decompress", "--workdir", hyper_workdir, "--benchmark", bitstream, output)
     assert result.returncode == 0, result.stderr[-2000:]
+    for stage in ("import_tensorflow", "load", "decode.entropy_decoding", "decode.h_s",
+                  "decode.g_s", "write"):
+      assert f" {stage}=" in result.stdout, result.stdout
   first, second = (open(p, "rb").read() for p in outputs)
   assert first == second
   np.testing.assert_array_equal(image_utils.read_image(outputs[0]), reference_reconstruction(
@@ -108,6 +113,56 @@ def test_cli_decodes_identically_in_two_processes(hyper_workdir, hyper_codec, tm
   result = run("decompress", "--workdir", hyper_workdir, str(garbage), str(tmp_path / "y.png"))
   assert result.returncode == 1 and "Not a shallow-NTC bitstream" in result.stderr
   assert not (tmp_path / "y.png").exists()
+
+
+@pytest.mark.slow
+def test_decoder_only_codec_with_cached_tables(hyper_workdir, hyper_codec, small_file):
+  step, channels = codec.peek_header(small_file, HyperModel.CODED_LATENTS)
+  assert step == hyper_codec.step and channels == {"z": 96, "y": 96}
+  decoder = codec.load_codec(hyper_workdir, HyperModel, step=step, coded_channels=channels)
+  model = decoder.model
+  assert model.analysis is None and model.hyper_analysis is None
+  full_names = {v.name for v in hyper_codec.model.trainable_variables}
+  decoder_names = {v.name for v in model.trainable_variables}
+  assert decoder_names < full_names
+  assert not any("analysis" in name.lower() for name in decoder_names)
+  np.testing.assert_array_equal(decoder.decode(small_file), hyper_codec.decode(small_file))
+  with pytest.raises(ValueError, match="decoder-only"):
+    decoder.encode(np.zeros((16, 16, 3), np.uint8))
+  # The tables came from the cache written when hyper_codec was loaded, keyed by the weights.
+  prefix = f"{hyper_workdir}/checkpoints/ckpt-{step}"
+  path = entropy_tables.cache_path(prefix)
+  assert path == prefix + entropy_tables.SUFFIX
+  cached = entropy_tables.load(path, entropy_tables.fingerprint(
+      model, config_utils.model_identity(experiment.load_config(hyper_workdir, HyperModel))))
+  built = [entropy_tables.tables_of(m) for m in model.make_entropy_models(compression=True)]
+  assert cached is not None and len(cached) == len(built) == 2
+  for stored, fresh in zip(cached, built):
+    assert stored.keys() == fresh.keys()
+    for name in fresh:
+      np.testing.assert_array_equal(stored[name], fresh[name])
+  # Other prior weights -> another fingerprint -> the cache is stale.
+  variable = model.hyper_prior.trainable_variables[0]
+  variable.assign_add(tf.ones_like(variable) * 1e-3)
+  assert entropy_tables.fingerprint(model, "x") != entropy_tables.fingerprint(
+      hyper_codec.model, "x")
+
+
+def test_table_cache_stays_out_of_the_source_tree(tmp_path, monkeypatch):
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+  run_dir = tmp_path / "run" / "checkpoints"
+  run_dir.mkdir(parents=True)
+  prefix = str(run_dir / "ckpt-5")
+  assert entropy_tables.cache_path(prefix) == prefix + entropy_tables.SUFFIX
+  with monkeypatch.context() as patch:  # a read-only run dir (chmod does not stop root)
+    patch.setattr(os, "access", lambda path, mode: path != str(run_dir))
+    assert entropy_tables.cache_path(prefix).startswith(str(tmp_path / "cache" / "shallow-ntc"))
+  in_repo = os.path.join(ROOT, "common", "ckpt-5")  # writable, but tracked source
+  assert entropy_tables.cache_path(in_repo).startswith(str(tmp_path / "cache" / "shallow-ntc"))
+  assert entropy_tables.save(entropy_tables.cache_path(prefix), "k", [dict(cdf=np.arange(3))])
+  assert entropy_tables.load(entropy_tables.cache_path(prefix), "other") is None
+  np.testing.assert_array_equal(
+      entropy_tables.load(entropy_tables.cache_path(prefix), "k")[0]["cdf"], np.arange(3))
 
 
 @pytest.fixture(scope="module")
