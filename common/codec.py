@@ -27,7 +27,7 @@ from collections import defaultdict
 import numpy as np
 import tensorflow as tf
 
-from common import entropy_tables, image_utils
+from common import entropy_tables, image_utils, tiling
 
 MAGIC = b"SNTC"
 FORMAT_VERSION = 1
@@ -71,6 +71,8 @@ class Codec:
     self.step = int(step)
     self.entropy_models = entropy_tables.coding_entropy_models(model, identity_hex,
                                                                checkpoint_prefix)
+    self.tile_latents = tiling.TILE_LATENTS
+    self._receptive_margin = None  # (margin, factor), measured at the first tiled decode
     # Unknown spatial sizes: one trace serves every image size.
     self._analysis = tf.function(lambda x: model.infer_latents(model.pad(x)),
                                  input_signature=[tf.TensorSpec((None, None, None, 3))])
@@ -150,9 +152,19 @@ class Codec:
     if _crc_symbols([s.numpy() for s in symbols]) != symbols_crc:
       raise BitstreamError("Corrupted bitstream: decoded symbols do not match the checksum.")
     with timer("g_s"):
+      return self.synthesize_image(y_hat, height, width)
+
+  def synthesize_image(self, y_hat, height, width):
+    """uint8 (height, width, 3) image of quantized latents; in tiles when they exceed
+    tile_latents on a side, so memory stays bounded (common/tiling.py)."""
+    if max(y_hat.shape[1:3]) <= self.tile_latents:
       x_hat = self._synthesis(y_hat)
-      x_hat = image_utils.from_model_output(x_hat[0, :height, :width]).numpy()
-    return x_hat
+      return image_utils.from_model_output(x_hat[0, :height, :width]).numpy()
+    if self._receptive_margin is None:
+      self._receptive_margin = tiling.receptive_margin(self.model.synthesis, y_hat.shape[-1])
+    margin, factor = self._receptive_margin
+    return tiling.tiled_synthesis(self._synthesis, y_hat, margin, factor, height, width,
+                                  self.tile_latents)
 
 
 def load_codec(workdir, model_cls, step=None, coded_channels=None):
