@@ -73,12 +73,15 @@ class Codec:
                                                                checkpoint_prefix)
     self.tile_latents = tiling.TILE_LATENTS
     self._receptive_margin = None  # (margin, factor), measured at the first tiled decode
-    # Unknown spatial sizes: one trace serves every image size.
+    # Unknown spatial sizes: one trace serves every image size. The transforms have no
+    # tensor-dependent Python control flow, and AutoGraph's conversion costs seconds.
     self._analysis = tf.function(lambda x: model.infer_latents(model.pad(x)),
-                                 input_signature=[tf.TensorSpec((None, None, None, 3))])
+                                 input_signature=[tf.TensorSpec((None, None, None, 3))],
+                                 autograph=False)
     self._synthesis = tf.function(
         model.synthesis,
-        input_signature=[tf.TensorSpec((None, None, None, model.bottleneck_size))])
+        input_signature=[tf.TensorSpec((None, None, None, model.bottleneck_size))],
+        autograph=False)
 
   def latents(self, image):
     """Amortized-inference latents of a uint8 (H, W, 3) image."""

@@ -46,6 +46,7 @@ def _take(x, axis, start, length):
   return x[(slice(None),) * axis + (slice(start, start + length),)]
 
 
+@tf.autograph.experimental.do_not_convert  # plain Python control flow on static shapes
 def _overlap_add(patches, kernel_size, stride, block_axis, tap_axis):
   """Sums the taps of `patches` into stride-long output blocks along one spatial dimension.
 
@@ -85,6 +86,7 @@ def subpixel_flop_ratio(kernel_size, stride):
   return ((high - low + 1) * stride / kernel_size) ** 2
 
 
+@tf.autograph.experimental.do_not_convert  # plain Python control flow on static shapes
 def patch_conv2d_transpose(inputs, kernel, stride):
   """tf.nn.conv2d_transpose(inputs, kernel, N x H*s x W*s x C_out, s, "SAME") as matmul + overlap-add.
 
@@ -102,6 +104,7 @@ def patch_conv2d_transpose(inputs, kernel, stride):
   return tf.reshape(blocks, (batch, height * stride, width * stride, c_out))
 
 
+@tf.autograph.experimental.do_not_convert  # plain Python control flow on static shapes
 def subpixel_kernel(kernel, stride):
   """The transposed conv's kernel as a stride-1 conv kernel on the input grid (sub-pixel form).
 
@@ -123,6 +126,7 @@ def subpixel_kernel(kernel, stride):
   return tf.reshape(spread, (blocks, blocks, c_in, stride * stride * c_out)), high, -low
 
 
+@tf.autograph.experimental.do_not_convert  # plain Python control flow on static shapes
 def subpixel_conv2d_transpose(inputs, kernel, stride):
   """tf.nn.conv2d_transpose(..., "SAME") as a stride-1 conv + depth_to_space (sub-pixel conv)."""
   spread, before, after = subpixel_kernel(kernel, stride)

@@ -101,7 +101,7 @@ class Model(ntc_model.NTCModel):
     y = self.analysis(x_padded)
     return dict(y=y, z=self.hyper_analysis(y))
 
-  @tf.function(reduce_retracing=True)
+  @tf.function(reduce_retracing=True, autograph=False)  # AutoGraph would cost seconds here
   def entropy_parameters(self, z_hat, training):
     """(mu, scale indexes) for y from the (quantized) hyper-latents.
 
