@@ -42,12 +42,11 @@ class NTCModel(tf.Module):
                              and self.latent_method not in quantization.GRID_METHODS)
     self.optimizer = self._make_optimizer(dict(optimizer_config or {}))
     self.decoder_only = coded_channels is not None
+    self.analysis = None if self.decoder_only else build_transform(transform_config["analysis"])
     self.synthesis = build_transform(transform_config["synthesis"])
     if self.decoder_only:
-      self.analysis = None
       self.bottleneck_size = int(coded_channels["y"])
     else:
-      self.analysis = build_transform(transform_config["analysis"])
       self.bottleneck_size = self.analysis(tf.zeros((1, 64, 64, 3))).shape[-1]
 
   def _make_optimizer(self, config):

@@ -58,16 +58,15 @@ class Model(ntc_model.NTCModel):
                      coded_channels=coded_channels)
     transform_config = dict(transform_config)
     bottleneck_size = self.bottleneck_size
+    self.hyper_analysis = None if self.decoder_only else build_transform(transform_config.get(
+        "hyper_analysis", dict(cls="HyperAnalysis", bottleneck_size=bottleneck_size)))
     self.hyper_synthesis = build_transform(transform_config.get(
         "hyper_synthesis", dict(cls="HyperSynthesis", bottleneck_size=bottleneck_size)))
     if self.decoder_only:
-      self.hyper_analysis = None
-      hyper_size = int(coded_channels["z"])
+      self.hyper_size = int(coded_channels["z"])
     else:
-      self.hyper_analysis = build_transform(transform_config.get(
-          "hyper_analysis", dict(cls="HyperAnalysis", bottleneck_size=bottleneck_size)))
-      hyper_size = self.hyper_analysis(tf.zeros((1, 4, 4, bottleneck_size))).shape[-1]
-    self.hyper_size = hyper_size
+      self.hyper_size = self.hyper_analysis(tf.zeros((1, 4, 4, bottleneck_size))).shape[-1]
+    hyper_size = self.hyper_size
     self.hyper_prior = tfc.NoisyDeepFactorized(batch_shape=(hyper_size,))
     self.entropy_models = self.make_entropy_models(compression=False)
     self._finish_init()

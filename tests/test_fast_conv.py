@@ -38,6 +38,12 @@ def test_synthesis_infers_in_fast_form_equal_to_plain(config):
   assert fast.shape == plain.shape == (1, 80, 112, 3)
   assert float(tf.reduce_max(tf.abs(plain))) > 0.1  # a real signal, not zeros
   np.testing.assert_allclose(fast, plain, atol=1e-5)
+  # training=True reaches the nested layers: the plain transposed convs run there, and only there.
+  for training, plain_ops in ((True, True), (False, False), (None, False)):
+    graph = tf.function(lambda y: synthesis(y, training=training)).get_concrete_function(
+        tf.TensorSpec((1, 2, 2, 320))).graph
+    ops = {op.type for op in graph.get_operations()}
+    assert ("Conv2DBackpropInput" in ops) == plain_ops
   layers = [layer for layer in synthesis.submodules
             if isinstance(layer, tf.keras.layers.Conv2DTranspose)]
   assert layers and all(isinstance(layer, fast_conv.Conv2DTranspose) for layer in layers)
