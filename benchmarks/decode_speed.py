@@ -200,6 +200,19 @@ class FractionOfPeakError(RuntimeError):
   """A module computed faster than the measured matmul peak allows: the measurement is wrong."""
 
 
+def flop_bound(label, flops, seconds, peak_flops_per_s):
+  """FLOP-bound time of `flops` at the peak, and how `seconds` compares; raises
+  FractionOfPeakError above 100% of the peak (a wrong FLOP count or timing)."""
+  bound = flops / peak_flops_per_s
+  if bound > seconds:
+    raise FractionOfPeakError(
+        f"{label}: {flops / 1e9:.2f} GFLOP in {1e3 * seconds:.2f} ms is "
+        f"{100 * bound / seconds:.0f}% of the measured matmul peak "
+        f"({peak_flops_per_s / 1e9:.1f} GFLOP/s): the FLOP count or the timing is wrong.")
+  return dict(flop_bound_s=bound, vs_flop_bound=seconds / bound,
+              fraction_of_peak=bound / seconds, flops_per_s=flops / seconds)
+
+
 def run_worker(args):
   # Before the first TF op, which fixes the thread pools.
   tf.config.threading.set_intra_op_parallelism_threads(args.worker_threads)
@@ -305,16 +318,8 @@ def run_worker(args):
     for name, module_flops, seconds in (("g_s", flops["g_s"], stage["g_s"]["min"]),
                                         ("h_s", flops["h_s"], stage["h_s"]["min"]),
                                         ("decode", decode_flops, row["decode_min_s"])):
-      bound = module_flops / peak
-      row[f"{name}_flop_bound_s"] = bound
-      row[f"{name}_vs_flop_bound"] = seconds / bound
-      row[f"{name}_fraction_of_peak"] = bound / seconds
-      row[f"{name}_flops_per_s"] = module_flops / seconds
-      if bound > seconds:
-        raise FractionOfPeakError(
-            f"{d['label']} {name}: {module_flops / 1e9:.2f} GFLOP in {1e3 * seconds:.2f} ms is "
-            f"{100 * bound / seconds:.0f}% of the measured matmul peak ({peak / 1e9:.1f} "
-            "GFLOP/s): the FLOP count or the timing is wrong.")
+      row.update({f"{name}_{k}": v for k, v in flop_bound(
+          f"{d['label']} {name}", module_flops, seconds, peak).items()})
     if key in plain_seconds:
       # Before the fast form: g_s as TF's transposed convs, timed in the same rounds.
       row["g_s_plain_s"] = float(np.median(plain_seconds[key]))

@@ -1,5 +1,6 @@
 """Real bitstreams: bit-exact round trips, determinism across processes, rejection of bad files."""
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -146,6 +147,35 @@ def test_decoder_only_codec_with_cached_tables(hyper_workdir, hyper_codec, small
   variable.assign_add(tf.ones_like(variable) * 1e-3)
   assert entropy_tables.fingerprint(model, "x") != entropy_tables.fingerprint(
       hyper_codec.model, "x")
+
+
+@pytest.mark.slow
+def test_evaluation_traces_once_for_all_sizes_and_profiles_once_per_size(hyper_codec):
+  photo = image_utils.read_image(list_images("embedded_eval")[0])
+  cache = {}
+  for height, width in ((64, 96), (80, 70), (64, 96)):
+    record, _, _ = eval_lib.evaluate_image(hyper_codec, photo[:height, :width], flops_cache=cache)
+    assert record["height"] == height and record["msssim"] is not None
+  assert hyper_codec._analysis.experimental_get_tracing_count() == 1
+  assert hyper_codec._synthesis.experimental_get_tracing_count() == 1
+  assert sorted(cache) == [(1, 64, 128, 3), (1, 128, 128, 3)]  # padded to multiples of 64
+
+
+@pytest.mark.slow
+def test_eval_cli_evaluates_several_runs_in_one_process(hyper_workdir, tmp_path):
+  second = tmp_path / "exp" / "wid=1-copy"
+  shutil.copytree(hyper_workdir, second)
+  results_dir = tmp_path / "results"
+  result = subprocess.run(
+      [sys.executable, "-m", "mshyper.eval", "--workdir", hyper_workdir, "--workdir",
+       str(second), "--dataset", list_images("embedded_eval")[0], "--results_dir",
+       str(results_dir)], cwd=ROOT, env=ENV, capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "Run 2/2" in result.stderr
+  for workdir in (hyper_workdir, str(second)):
+    per_image, _ = eval_lib.result_paths(str(results_dir), list_images("embedded_eval")[0],
+                                         workdir)
+    assert os.path.exists(per_image), per_image
 
 
 def test_table_cache_stays_out_of_the_source_tree(tmp_path, monkeypatch):
