@@ -29,7 +29,7 @@ DEFAULT_OUT = os.path.join(configs.RESULTS_DIR, "benchmarks", "decode_memory.jso
 
 
 def make_run(config_path, workdir, height, width, bitstream):
-  """A run dir with random weights (checkpoint step 0) and a bitstream of random latents."""
+  """A run dir with random weights (one checkpoint) and a bitstream of random latents."""
   import numpy as np
   import tensorflow as tf
 
@@ -42,8 +42,10 @@ def make_run(config_path, workdir, height, width, bitstream):
   os.makedirs(os.path.join(workdir, "checkpoints"))
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config_utils.config_to_json(config))
-  tf.train.Checkpoint(model=model).write(os.path.join(workdir, "checkpoints", "ckpt-0"))
-  coder = codec.Codec(model, config_utils.model_identity(config), step=0)
+  # As training writes it (train_lib: Checkpoint.save numbers the prefix).
+  prefix = tf.train.Checkpoint(model=model).save(os.path.join(workdir, "checkpoints", "ckpt"))
+  coder = codec.Codec(model, config_utils.model_identity(config),
+                      step=int(prefix.rsplit("-", 1)[1]), checkpoint_prefix=prefix)
   factor = model.downsample_factor
   rows, cols = -(-height // factor), -(-width // factor)
   rng = np.random.default_rng(0)
