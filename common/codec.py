@@ -200,9 +200,12 @@ def peek_header(data, latent_names):
   if len(data) < _FIXED.size or data[:4] != MAGIC:
     raise BitstreamError("Not a shallow-NTC bitstream (bad magic or shorter than a header).")
   step, count = _FIXED.unpack_from(data)[3], _FIXED.unpack_from(data)[6]
-  if count != len(latent_names) or len(data) < _FIXED.size + count * _LATENT.size:
+  header_size = _FIXED.size + count * _LATENT.size + _CHECKSUMS.size
+  if count != len(latent_names) or len(data) < header_size:
     raise BitstreamError(f"Truncated or foreign bitstream: header says {count} latents "
                          f"({len(data)} bytes); this model codes {len(latent_names)}.")
+  if zlib.crc32(data[:header_size - 4]) != _CHECKSUMS.unpack_from(data, header_size - 8)[1]:
+    raise BitstreamError("Corrupted bitstream: header checksum mismatch.")
   channels = {name: _LATENT.unpack_from(data, _FIXED.size + i * _LATENT.size)[2]
               for i, name in enumerate(latent_names)}
   return step, channels

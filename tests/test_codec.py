@@ -134,6 +134,10 @@ def test_decoder_only_codec_with_cached_tables(hyper_workdir, hyper_codec, small
   np.testing.assert_array_equal(decoder.decode(small_file), hyper_codec.decode(small_file))
   with pytest.raises(ValueError, match="decoder-only"):
     decoder.encode(np.zeros((16, 16, 3), np.uint8))
+  corrupted = bytearray(small_file)
+  corrupted[30] ^= 0xFF  # a latent's channel count: never trusted to size a model
+  with pytest.raises(codec.BitstreamError, match="header checksum"):
+    codec.peek_header(bytes(corrupted), HyperModel.CODED_LATENTS)
   # The tables came from the cache written when hyper_codec was loaded, keyed by the weights.
   prefix = f"{hyper_workdir}/checkpoints/ckpt-{step}"
   path = entropy_tables.cache_path(prefix)
