@@ -5,7 +5,8 @@
 
 Each task runs `python -m MAIN --dataset D --workdir W_i ARGS`. The sorted list of matching
 workdirs is snapshot into the job dir now (task_values.txt); task i reads line i, so workdirs
-created later do not shift the tasks. Resources and the job dir layout: see slurm_template.py.
+created later do not shift the tasks. With --local, all workdirs are evaluated in ONE process
+(`--workdir W_0 --workdir W_1 ...`). Resources and the job dir layout: see slurm_template.py.
 """
 import glob
 from pathlib import Path
@@ -50,7 +51,8 @@ def main(argv):
       num_tasks=len(workdirs),
       task_values=workdirs,
       files={},
-      record={"workdirs_glob": FLAGS.workdirs, "dataset": FLAGS.dataset})
+      record={"workdirs_glob": FLAGS.workdirs, "dataset": FLAGS.dataset},
+      local_one_process=True)
 
 
 if __name__ == "__main__":

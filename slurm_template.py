@@ -138,13 +138,15 @@ def default_job_name(main: str, what: str) -> str:
 def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
                  fixed_args: Sequence[str], task_flag: str, num_tasks: int,
                  task_values: Optional[Sequence[str]] = None, files: Mapping[str, bytes],
-                 record: Mapping[str, Any]) -> Optional[str]:
+                 record: Mapping[str, Any], local_one_process: bool = False) -> Optional[str]:
   """Submits (or runs locally / prints) `python -m main *fixed_args task_flag VALUE *FLAGS.args`.
 
   `job_dir` comes from new_job_dir (created unless --dry_run). VALUE is the task index, or
   `task_values[index]` when given: those are stored in the job dir as task_values.txt, from which
   each Slurm task reads its line. `files` (name -> content) are snapshot into the job dir;
   `record` is added to launch.json. Returns the Slurm job id (None for --local and --dry_run).
+  local_one_process: `main` takes `task_flag` repeatedly, so --local runs all tasks as one
+  process (`task_flag V0 task_flag V1 ...`), which pays start-up and shared work once.
   """
   if task_values is not None:
     if len(task_values) != num_tasks:
@@ -161,6 +163,12 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
   def task_argv(index: int) -> list[str]:
     value = str(index) if task_values is None else task_values[index]
     return [*prefix, value, *extra_args]
+
+  if FLAGS.local and local_one_process:
+    values = [str(i) for i in range(num_tasks)] if task_values is None else task_values
+    local_argvs = [[*prefix[:-1], *(a for v in values for a in (task_flag, v)), *extra_args]]
+  else:
+    local_argvs = [task_argv(index) for index in range(num_tasks)]
 
   files = dict(files)
   if task_values is not None:
@@ -185,8 +193,8 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
 
   if FLAGS.dry_run:
     if FLAGS.local:
-      for index in range(num_tasks):
-        print(f"(cd {shlex.quote(str(project_dir))} && {shlex.join(task_argv(index))})")
+      for argv in local_argvs:
+        print(f"(cd {shlex.quote(str(project_dir))} && {shlex.join(argv)})")
     else:
       print("# " + shlex.join(["sbatch", "--parsable", *sbatch_args, str(script_path)]))
       print(script, end="")
@@ -203,6 +211,7 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
       "script": str(script_path),
       "sbatch_args": sbatch_args,
       "tasks": [{"task": i, "argv": task_argv(i)} for i in range(num_tasks)],
+      **({"local_processes": local_argvs} if FLAGS.local else {}),
       **record,
   }
   info_path = job_dir / "launch.json"
@@ -212,7 +221,7 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
 
   write_info()
   if FLAGS.local:
-    _run_locally(task_argv, num_tasks, project_dir)
+    _run_locally(local_argvs, project_dir)
     return None
 
   (job_dir / "logs").mkdir()  # Slurm does not create the --output dir
@@ -242,15 +251,14 @@ def _sbatch(script_path: Path, sbatch_args: Sequence[str], job_dir: Path) -> str
   return proc.stdout.strip().split(";")[0]
 
 
-def _run_locally(task_argv, num_tasks: int, project_dir: Path) -> None:
+def _run_locally(argvs: Sequence[Sequence[str]], project_dir: Path) -> None:
   failed = []
-  for index in range(num_tasks):
-    argv = task_argv(index)
-    logging.info("Local task %d/%d: %s", index + 1, num_tasks, shlex.join(argv))
+  for index, argv in enumerate(argvs):
+    logging.info("Local process %d/%d: %s", index + 1, len(argvs), shlex.join(argv))
     code = subprocess.run(argv, cwd=project_dir).returncode
     if code != 0:
-      logging.error("Local task %d exited with code %d.", index, code)
+      logging.error("Local process %d exited with code %d.", index, code)
       failed.append((index, code))
   if failed:
-    raise RuntimeError(f"{len(failed)} of {num_tasks} local tasks failed (task, exit code): "
-                       f"{failed}")
+    raise RuntimeError(f"{len(failed)} of {len(argvs)} local processes failed (process, exit "
+                       f"code): {failed}")

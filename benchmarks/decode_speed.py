@@ -4,12 +4,14 @@
 
 For the JPEG-like (mshyper/configs/jpegl.py), 2-layer (two_layer_syn.py) and Minnen 2018
 (mbt2018.py) models it times the real decoder (common.codec: file bytes -> uint8 image), split
-into entropy decoding, h_s and g_s, as the median of --repeats runs after --warmup untimed runs;
-once with 1 thread and once with all cores. FLOPs per module come from the TF profiler
-(common.profile_utils), so the achieved FLOP/s of g_s and h_s can be set against the machine's
-float32 matmul peak measured under the same thread setting. Pillow JPEG/WebP and AVIF (the
-common.bench codecs, single-threaded) decode the same photo at the rate closest to the neural
-files' for context. Prints a table and writes JSON (default results/benchmarks/decode_speed.json).
+into entropy decoding, h_s and g_s, once with 1 thread and once with all cores. The decoders and
+a float32 matmul (the machine's peak) are timed interleaved, round-robin, in one loop, so a
+shared machine slows all of them alike; medians and minimums are reported, and the headline is
+ratios within the run: each decoder against Minnen 2018 and against its FLOP-bound time (TF
+profiler FLOPs / best matmul rate). A module faster than the peak allows aborts the run
+(FractionOfPeakError). Pillow JPEG/WebP and AVIF (the common.bench codecs, single-threaded)
+decode the same photo at the rate closest to the neural files' for context. Prints a table and
+writes JSON (default results/benchmarks/decode_speed.json).
 
 Weights: no trained paper-size models exist here (the ELIC analysis takes days to train on a
 CPU), so models are built from the paper configs with a fixed-seed random initialization.
@@ -31,13 +33,15 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 from PIL import Image
 import tensorflow as tf
 
 import configs
-from common import bench, codec, config_utils, data_lib, eval_lib, experiment, image_utils
+from common import bench, codec, config_utils, data_lib, eval_lib, experiment, fast_conv
+from common import image_utils
 from common import profile_utils, results
 from mshyper import models as mshyper_models
 
@@ -50,7 +54,10 @@ MODELS = {
 }
 STAGES = eval_lib.DECODE_STAGES
 CLASSIC_CODECS = ("jpeg420", "webp", "avif")
-MATMUL_SIZE = 2048
+# The peak: the best of MATMUL_CALLS short float32 matmuls per round. Short calls (~20 ms at one
+# core) find the quiet moments of a shared machine that one long call would not.
+MATMUL_SIZE = 1024
+MATMUL_CALLS = 3
 # Hyper-latent spread for the rate calibration (see calibrated_file) and prior-fitting steps.
 Z_STD = 0.5
 FIT_STEPS = 300
@@ -64,12 +71,15 @@ DESCRIPTION = (
     "(hyper-prior fitted to z = h_a(y) scaled to std {z_std}; y = mu + sigma * u with (mu, "
     "sigma) from h_s(z_hat) and u the photo's analysis output normalized to std 1; h_s's "
     "log-scale bias bisected to the target rate): the bpp actually coded is reported per model "
-    "('bpp'). Times: median of {repeats} runs after {warmup} warm-up runs. 'other' = total "
-    "minus the three stages (header parsing, checksums). FLOPs: TF profiler (a multiply-add "
-    "counts 2); achieved FLOP/s = module FLOPs / module time, against the float32 {n}x{n} "
-    "matmul peak measured with the same thread setting. Classic codecs: common.bench settings, "
-    "single-threaded libraries, at the sweep parameter whose bpp is closest to the neural "
-    "files' mean bpp. The machine may have been shared: see load_average_1min per setting.")
+    "('bpp'). Timing: {repeats} rounds after {warmup} warm-up rounds; each round times "
+    "float32 {n}x{n} matmuls (best of {calls}) and every decoder once, round-robin from a rotating start, so "
+    "load from other processes affects all alike. Per stage (entropy decoding, h_s, g_s, other "
+    "= header parsing and checksums, >= 0 per round): median and minimum over rounds; decode_s "
+    "(decode_min_s) is the sum of the stage medians (minimums), so the parts add up. FLOPs: TF "
+    "profiler (a multiply-add counts 2). FLOP-bound time = FLOPs / best matmul rate of the same "
+    "rounds; '*_vs_flop_bound' = best time / FLOP-bound time (>= 1 unless the measurement is "
+    "wrong, which aborts the run). Classic codecs: common.bench settings, single-threaded "
+    "libraries, at the sweep parameter whose bpp is closest to the neural files' mean bpp.")
 
 
 def cpu_model():
@@ -109,14 +119,6 @@ def benchmark_image(path=None):
 
 
 # ---------------------------------------------------------------- worker (one thread setting)
-
-
-def matmul_peak_flops(repeats, warmup):
-  """float32 FLOP/s of a large square matmul (2 n^3 FLOPs) with the current thread setting."""
-  a = tf.random.normal((MATMUL_SIZE, MATMUL_SIZE), seed=1)
-  b = tf.random.normal((MATMUL_SIZE, MATMUL_SIZE), seed=2)
-  _, seconds = eval_lib.timed(lambda: tf.linalg.matmul(a, b).numpy(), repeats, warmup)
-  return 2 * MATMUL_SIZE ** 3 / seconds
 
 
 def fit_hyper_prior(prior, z, steps=FIT_STEPS):
@@ -188,6 +190,32 @@ def calibrated_file(model, config, analysis, target_bpp, log):
   return coder, data, stats
 
 
+def _matmul_operands():
+  return (tf.random.normal((MATMUL_SIZE, MATMUL_SIZE), seed=1),
+          tf.random.normal((MATMUL_SIZE, MATMUL_SIZE), seed=2))
+
+
+def _stats(values):
+  return dict(median=float(np.median(values)), min=float(np.min(values)))
+
+
+class FractionOfPeakError(RuntimeError):
+  """A module computed faster than the measured matmul peak allows: the measurement is wrong."""
+
+
+def flop_bound(label, flops, seconds, peak_flops_per_s):
+  """FLOP-bound time of `flops` at the peak, and how `seconds` compares; raises
+  FractionOfPeakError above 100% of the peak (a wrong FLOP count or timing)."""
+  bound = flops / peak_flops_per_s
+  if bound > seconds:
+    raise FractionOfPeakError(
+        f"{label}: {flops / 1e9:.2f} GFLOP in {1e3 * seconds:.2f} ms is "
+        f"{100 * bound / seconds:.0f}% of the measured matmul peak "
+        f"({peak_flops_per_s / 1e9:.1f} GFLOP/s): the FLOP count or the timing is wrong.")
+  return dict(flop_bound_s=bound, vs_flop_bound=seconds / bound,
+              fraction_of_peak=bound / seconds, flops_per_s=flops / seconds)
+
+
 def run_worker(args):
   # Before the first TF op, which fixes the thread pools.
   tf.config.threading.set_intra_op_parallelism_threads(args.worker_threads)
@@ -198,9 +226,7 @@ def run_worker(args):
     print(f"[{threads} thread{'s' * (threads > 1)}] {text}", flush=True)
 
   image = image_utils.read_image(args.worker_image)
-  peak = matmul_peak_flops(args.repeats, args.warmup)
-  log(f"float32 {MATMUL_SIZE}x{MATMUL_SIZE} matmul peak: {peak / 1e9:.1f} GFLOP/s")
-  models = {}
+  decoders = {}
   for key, (label, config_path) in MODELS.items():
     log(f"{label}: building {config_path} with random weights")
     tf.keras.utils.set_random_seed(0)
@@ -209,26 +235,113 @@ def run_worker(args):
     model = experiment.build_model(mshyper_models.Model, config.model_config)
     analysis = model.analysis(image_utils.to_model_input(image)[None])
     coder, data, stats = calibrated_file(model, config, analysis, args.target_bpp, log)
-    decoded, total, seconds = eval_lib.timed_decode(coder, data, args.repeats, args.warmup)
+    decoded = coder.decode(data)
     if decoded.shape != image.shape:
       raise RuntimeError(f"{label}: decoded {decoded.shape}, expected {image.shape}.")
     flops = {name: profile_utils.count_flops(layer, shape) for name, (layer, shape) in
              model.profiled_transforms((1, HEIGHT, WIDTH, 3)).items() if name in ("g_s", "h_s")}
-    models[key] = dict(
-        label=label, config=config_path, **stats, decode_s=total,
-        **{f"{stage}_s": seconds[stage] for stage in STAGES},
-        other_s=total - sum(seconds.values()),
-        **{f"{name}_flops": f for name, f in flops.items()},
-        **{f"{name}_flops_per_pixel": f / (HEIGHT * WIDTH) for name, f in flops.items()},
-        **{f"{name}_flops_per_s": flops[name] / seconds[name] for name in flops},
-        **{f"{name}_fraction_of_peak": flops[name] / seconds[name] / peak for name in flops},
-        g_s_params=profile_utils.count_params(model.synthesis))
-    log(f"  decode {1e3 * total:.1f} ms (entropy {1e3 * seconds['entropy_decoding']:.1f}, "
-        f"h_s {1e3 * seconds['h_s']:.1f}, g_s {1e3 * seconds['g_s']:.1f})")
+    decoders[key] = dict(label=label, config=config_path, coder=coder, data=data, stats=stats,
+                         flops=flops)
+  matmul_a, matmul_b = _matmul_operands()
+  samples = {key: {stage: [] for stage in (*STAGES, "other", "total")} for key in decoders}
+  matmul_seconds = []
+  # The synthesis in its plain form (TF's transposed convs, as in training) on the same
+  # latents, for the decoders whose inference takes a fast form (common/fast_conv.py).
+  plain_synthesis, plain_seconds = {}, {}
+  for key, d in decoders.items():
+    model = d["coder"].model
+    if any(isinstance(layer, fast_conv.Conv2DTranspose) for layer in model.synthesis.submodules):
+      signature = [tf.TensorSpec((None, None, None, model.bottleneck_size))]
+      plain = tf.function(lambda y, s=model.synthesis: s(y, training=True),
+                          input_signature=signature)
+      y_hat = model.analysis(image_utils.to_model_input(image)[None])
+      plain_synthesis[key] = (plain, tf.round(y_hat))
+      plain_seconds[key] = []
+      fast = d["coder"]._synthesis(tf.round(y_hat))
+      error = float(tf.reduce_max(tf.abs(plain(tf.round(y_hat)) - fast)))
+      if error > 1e-4:
+        raise RuntimeError(f"{d['label']}: fast and plain synthesis differ by {error}.")
+
+  def time_matmul():
+    seconds = []
+    for _ in range(MATMUL_CALLS):
+      start = time.perf_counter()
+      tf.linalg.matmul(matmul_a, matmul_b).numpy()
+      seconds.append(time.perf_counter() - start)
+    return min(seconds)
+
+  def time_decoder(key, record):
+    timer = codec.Timer()
+    start = time.perf_counter()
+    decoders[key]["coder"].decode(decoders[key]["data"], timer)
+    total = time.perf_counter() - start
+    if record:
+      for stage in STAGES:
+        samples[key][stage].append(timer.seconds[stage])
+      samples[key]["other"].append(total - sum(timer.seconds[s] for s in STAGES))
+      samples[key]["total"].append(total)
+
+  # Round-robin: every round times the matmul and each decoder once, starting at a rotating
+  # position, so load from other processes hits all of them alike.
+  items = ["matmul", *decoders, *(("plain", key) for key in plain_synthesis)]
+  for round_index in range(args.warmup + args.repeats):
+    record = round_index >= args.warmup
+    shift = round_index % len(items)
+    for item in items[shift:] + items[:shift]:
+      if item == "matmul":
+        seconds = time_matmul()
+        if record:
+          matmul_seconds.append(seconds)
+      elif isinstance(item, tuple):
+        plain, y_hat = plain_synthesis[item[1]]
+        start = time.perf_counter()
+        plain(y_hat).numpy()
+        if record:
+          plain_seconds[item[1]].append(time.perf_counter() - start)
+      else:
+        time_decoder(item, record)
+  peak = 2 * MATMUL_SIZE ** 3 / min(matmul_seconds)
+  peak_median = 2 * MATMUL_SIZE ** 3 / float(np.median(matmul_seconds))
+  log(f"float32 {MATMUL_SIZE}x{MATMUL_SIZE} matmul: best {peak / 1e9:.1f} GFLOP/s, median "
+      f"{peak_median / 1e9:.1f} GFLOP/s")
+  models = {}
+  for key, d in decoders.items():
+    flops = d["flops"]
+    stage = {name: _stats(values) for name, values in samples[key].items()}
+    decode_flops = flops["g_s"] + flops["h_s"]
+    row = dict(label=d["label"], config=d["config"], **d["stats"],
+               # Stage medians (minimums) and their sums: the parts add up by construction.
+               decode_s=sum(stage[s]["median"] for s in (*STAGES, "other")),
+               decode_min_s=sum(stage[s]["min"] for s in (*STAGES, "other")),
+               decode_total_median_s=stage["total"]["median"],
+               **{f"{s}_s": stage[s]["median"] for s in (*STAGES, "other")},
+               **{f"{s}_min_s": stage[s]["min"] for s in (*STAGES, "other")},
+               **{f"{name}_flops": f for name, f in flops.items()},
+               **{f"{name}_flops_per_pixel": f / (HEIGHT * WIDTH) for name, f in flops.items()},
+               decode_flops=decode_flops,
+               g_s_params=profile_utils.count_params(d["coder"].model.synthesis))
+    # FLOP-bound time: the module's FLOPs at the best matmul rate; both best-case numbers.
+    for name, module_flops, seconds in (("g_s", flops["g_s"], stage["g_s"]["min"]),
+                                        ("h_s", flops["h_s"], stage["h_s"]["min"]),
+                                        ("decode", decode_flops, row["decode_min_s"])):
+      row.update({f"{name}_{k}": v for k, v in flop_bound(
+          f"{d['label']} {name}", module_flops, seconds, peak).items()})
+    if key in plain_seconds:
+      # Before the fast form: g_s as TF's transposed convs, timed in the same rounds.
+      row["g_s_plain_s"] = float(np.median(plain_seconds[key]))
+      row["g_s_plain_min_s"] = float(np.min(plain_seconds[key]))
+      row["g_s_fast_vs_plain"] = row["g_s_s"] / row["g_s_plain_s"]
+      row["g_s_plain_vs_flop_bound"] = row["g_s_plain_min_s"] / row["g_s_flop_bound_s"]
+    models[key] = row
+    log(f"  {d['label']}: decode {1e3 * row['decode_s']:.1f} ms median, "
+        f"{1e3 * row['decode_min_s']:.1f} ms best = {row['decode_vs_flop_bound']:.2f}x its "
+        f"FLOP-bound time (g_s {row['g_s_vs_flop_bound']:.2f}x, h_s "
+        f"{row['h_s_vs_flop_bound']:.2f}x)")
   result = dict(threads=threads,
                 intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads(),
                 inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
-                matmul_peak_flops_per_s=peak, models=models)
+                matmul_peak_flops_per_s=peak, matmul_median_flops_per_s=peak_median,
+                models=models)
   with open(args.worker_out, "w") as f:
     json.dump(result, f)
 
@@ -277,62 +390,73 @@ def classic_decode_times(image, target_bpp, repeats, warmup):
 
 
 def ratios(settings, classic):
-  """Decode-time ratios per thread setting: each decoder vs JPEG, shallow decoders vs MBT."""
+  """Headline ratios per thread setting, all from one interleaved run: each decoder vs Minnen
+  2018 (median and best decode times), vs its FLOP-bound time, and vs JPEG."""
   jpeg = classic["jpeg420"]["decode_s"]
   out = {}
   for setting in settings:
     models = setting["models"]
     mbt = models["mbt2018"]
-    row = {f"{key}_vs_jpeg420": m["decode_s"] / jpeg for key, m in models.items()}
+    row = {}
+    for key, m in models.items():
+      row[f"{key}_vs_jpeg420"] = m["decode_s"] / jpeg
+      row[f"{key}_vs_flop_bound"] = m["decode_vs_flop_bound"]
+      row[f"{key}_g_s_vs_flop_bound"] = m["g_s_vs_flop_bound"]
+      row[f"{key}_h_s_vs_flop_bound"] = m["h_s_vs_flop_bound"]
     for key in ("jpeg_like", "two_layer"):
       row[f"{key}_vs_mbt2018"] = models[key]["decode_s"] / mbt["decode_s"]
+      row[f"{key}_vs_mbt2018_best"] = models[key]["decode_min_s"] / mbt["decode_min_s"]
       row[f"{key}_vs_mbt2018_g_s"] = models[key]["g_s_s"] / mbt["g_s_s"]
-      row[f"{key}_vs_mbt2018_decode_flops"] = (
-          (models[key]["g_s_flops"] + models[key]["h_s_flops"]) /
-          (mbt["g_s_flops"] + mbt["h_s_flops"]))
+      row[f"{key}_vs_mbt2018_decode_flops"] = (models[key]["decode_flops"] /
+                                               mbt["decode_flops"])
     out[str(setting["threads"])] = row
   return out
 
 
-def _achieved(model_row, module):
-  flops_per_s = model_row[f"{module}_flops_per_s"]
-  return f"{flops_per_s / 1e9:7.1f} ({100 * model_row[f'{module}_fraction_of_peak']:4.1f}%)"
-
-
 def format_table(report):
-  lines = [f"Decode of a {WIDTH}x{HEIGHT} photo: median of {report['repeats']} runs after "
-           f"{report['warmup']} warm-up; random-init weights, latents calibrated to "
-           f"~{report['target_bpp']} bpp (actual bpp per row)", ""]
-  header = (f"{'decoder':15s} {'thr':>3s} {'bpp':>5s} {'total ms':>9s} {'entropy':>8s} "
-            f"{'h_s':>7s} {'g_s':>7s} {'other':>6s} {'dec kFLOP/px':>12s} "
-            f"{'g_s GFLOP/s (peak%)':>20s} {'h_s GFLOP/s (peak%)':>20s} {'x JPEG':>7s}")
+  lines = [f"Decode of a {WIDTH}x{HEIGHT} photo: {report['repeats']} interleaved rounds after "
+           f"{report['warmup']} warm-up rounds (median; best in brackets); random-init weights, "
+           f"latents calibrated to ~{report['target_bpp']} bpp (actual bpp per row)", ""]
+  header = (f"{'decoder':15s} {'thr':>3s} {'bpp':>5s} {'decode ms':>16s} {'entropy':>7s} "
+            f"{'h_s':>7s} {'g_s':>7s} {'other':>6s} {'kFLOP/px':>8s} {'x FLOP-bound':>12s} "
+            f"{'g_s x':>6s} {'h_s x':>6s} {'x JPEG':>7s}")
   lines += [header, "-" * len(header)]
   jpeg = report["classic"]["jpeg420"]["decode_s"]
   for setting in report["settings"]:
     for m in setting["models"].values():
-      decode_kflops = (m["g_s_flops_per_pixel"] + m["h_s_flops_per_pixel"]) / 1e3
+      decode = f"{1e3 * m['decode_s']:.1f} ({1e3 * m['decode_min_s']:.1f})"
       lines.append(
-          f"{m['label']:15s} {setting['threads']:3d} {m['bpp']:5.3f} {1e3 * m['decode_s']:9.1f} "
-          f"{1e3 * m['entropy_decoding_s']:8.1f} {1e3 * m['h_s_s']:7.1f} {1e3 * m['g_s_s']:7.1f} "
-          f"{1e3 * m['other_s']:6.1f} {decode_kflops:12.2f} {_achieved(m, 'g_s'):>20s} "
-          f"{_achieved(m, 'h_s'):>20s} {m['decode_s'] / jpeg:7.1f}")
+          f"{m['label']:15s} {setting['threads']:3d} {m['bpp']:5.3f} {decode:>16s} "
+          f"{1e3 * m['entropy_decoding_s']:7.1f} {1e3 * m['h_s_s']:7.1f} {1e3 * m['g_s_s']:7.1f} "
+          f"{1e3 * m['other_s']:6.1f} {m['decode_flops'] / (HEIGHT * WIDTH) / 1e3:8.2f} "
+          f"{m['decode_vs_flop_bound']:12.2f} {m['g_s_vs_flop_bound']:6.2f} "
+          f"{m['h_s_vs_flop_bound']:6.2f} {m['decode_s'] / jpeg:7.1f}")
+  for setting in report["settings"]:
+    for m in setting["models"].values():
+      if "g_s_plain_s" in m:
+        lines.append(f"{m['label']:15s} {setting['threads']:3d} g_s fast form "
+                     f"{1e3 * m['g_s_s']:.1f} ms vs plain transposed convs "
+                     f"{1e3 * m['g_s_plain_s']:.1f} ms (= {m['g_s_fast_vs_plain']:.2f}x; plain "
+                     f"{m['g_s_plain_vs_flop_bound']:.2f}x its FLOP-bound time)")
   for c in report["classic"].values():
-    lines.append(f"{c['label']:15s} {1:3d} {c['bpp']:5.3f} {1e3 * c['decode_s']:9.2f}   "
+    lines.append(f"{c['label']:15s} {1:3d} {c['bpp']:5.3f} {1e3 * c['decode_s']:16.2f}   "
                  f"({c['param_name']}={c['param']})")
   lines.append("")
   for s in report["settings"]:
-    lines.append(f"{s['threads']} thread(s): float32 {MATMUL_SIZE}x{MATMUL_SIZE} matmul peak "
-                 f"{s['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s; machine load (1-min "
-                 f"average) before/after {s['load_average_1min'][0]:.1f}/"
+    lines.append(f"{s['threads']} thread(s): float32 {MATMUL_SIZE}x{MATMUL_SIZE} matmul "
+                 f"{s['matmul_peak_flops_per_s'] / 1e9:.1f} GFLOP/s best, "
+                 f"{s['matmul_median_flops_per_s'] / 1e9:.1f} median (timed in the same rounds); "
+                 f"machine load (1-min average) before/after {s['load_average_1min'][0]:.1f}/"
                  f"{s['load_average_1min'][1]:.1f}")
   for threads, row in report["ratios"].items():
     lines.append(
         f"{threads} thread(s): decode time vs Minnen 2018: JPEG-like "
-        f"{row['jpeg_like_vs_mbt2018']:.3f}x, 2-layer {row['two_layer_vs_mbt2018']:.3f}x "
-        f"(g_s alone {row['jpeg_like_vs_mbt2018_g_s']:.3f}x / "
-        f"{row['two_layer_vs_mbt2018_g_s']:.3f}x; decode FLOPs "
-        f"{row['jpeg_like_vs_mbt2018_decode_flops']:.3f}x / "
-        f"{row['two_layer_vs_mbt2018_decode_flops']:.3f}x)")
+        f"{row['jpeg_like_vs_mbt2018']:.3f}x (best {row['jpeg_like_vs_mbt2018_best']:.3f}x), "
+        f"2-layer {row['two_layer_vs_mbt2018']:.3f}x (best {row['two_layer_vs_mbt2018_best']:.3f}x)"
+        f"; decode FLOPs {row['jpeg_like_vs_mbt2018_decode_flops']:.3f}x / "
+        f"{row['two_layer_vs_mbt2018_decode_flops']:.3f}x; vs FLOP-bound time: JPEG-like "
+        f"{row['jpeg_like_vs_flop_bound']:.2f}x, 2-layer {row['two_layer_vs_flop_bound']:.2f}x, "
+        f"Minnen 2018 {row['mbt2018_vs_flop_bound']:.2f}x")
   return "\n".join(lines)
 
 
@@ -353,7 +477,8 @@ def run(args):
       name="decode_speed",
       description=DESCRIPTION.format(h=HEIGHT, w=WIDTH, image=image_note,
                                      target=args.target_bpp, repeats=args.repeats,
-                                     warmup=args.warmup, n=MATMUL_SIZE, z_std=Z_STD),
+                                     warmup=args.warmup, n=MATMUL_SIZE, calls=MATMUL_CALLS,
+                                     z_std=Z_STD),
       image=image_note, height=HEIGHT, width=WIDTH, repeats=args.repeats, warmup=args.warmup,
       target_bpp=args.target_bpp, weights="random initialization (tf.keras seed 0)",
       machine=dict(cpu=cpu_model(), cpu_count=all_threads, python=platform.python_version(),

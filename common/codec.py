@@ -42,7 +42,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from common import image_utils
+from common import entropy_tables, image_utils, tiling
 
 MAGIC = b"SNTC"
 FORMAT_VERSION = 2
@@ -84,12 +84,7 @@ def file_identity(model_cls, config_identity_hex):
 
 def weights_fingerprint(model):
   """8-byte hash of the exact weights a decoder uses (shapes, dtypes and values)."""
-  digest = hashlib.sha256()
-  for variable in model.decoder_variables():
-    value = variable.numpy()
-    digest.update(f"{value.dtype.str}{value.shape}".encode())
-    digest.update(np.ascontiguousarray(value).tobytes())
-  return digest.digest()[:8]
+  return bytes.fromhex(entropy_tables.weights_fingerprint(model.decoder_variables()))[:8]
 
 
 def least_bits_per_position(entropy_model, channels):
@@ -190,17 +185,26 @@ class Timer:
 class Codec:
   """Encoder/decoder around a trained model whose weights come from checkpoint `step`."""
 
-  def __init__(self, model, identity_hex, step):
+  def __init__(self, model, identity_hex, step, checkpoint_prefix=None):
+    """checkpoint_prefix: the weights' checkpoint, next to which range-coding tables are cached
+    (common.entropy_tables); None builds them here."""
     self.model = model
     self.identity = file_identity(type(model), identity_hex)
     self.fingerprint = weights_fingerprint(model)
     self.step = int(step)
-    # Range-coding tables are built from the trained priors on the CPU, where table
-    # construction is deterministic, so encoder and decoder derive identical tables.
-    with tf.device("/cpu:0"):
-      self.entropy_models = model.make_entropy_models(compression=True)
-    self._analysis = tf.function(lambda x: model.infer_latents(model.pad(x)))
-    self._synthesis = tf.function(model.synthesis)
+    self.entropy_models = entropy_tables.coding_entropy_models(model, identity_hex,
+                                                               checkpoint_prefix)
+    self.tile_latents = tiling.TILE_LATENTS
+    self._receptive_margin = None  # (margin, factor), measured at the first tiled decode
+    # Unknown spatial sizes: one trace serves every image size. The transforms have no
+    # tensor-dependent Python control flow, and AutoGraph's conversion costs seconds.
+    self._analysis = tf.function(lambda x: model.infer_latents(model.pad(x)),
+                                 input_signature=[tf.TensorSpec((None, None, None, 3))],
+                                 autograph=False)
+    self._synthesis = tf.function(
+        model.synthesis,
+        input_signature=[tf.TensorSpec((None, None, None, model.bottleneck_size))],
+        autograph=False)
     self._layout = None
 
   def latents(self, image):
@@ -305,10 +309,20 @@ class Codec:
     except tf.errors.InvalidArgumentError as e:
       raise BitstreamError(f"Damaged bitstream: range decoding failed ({e.message}).") from e
     with timer("g_s"):
+      return self.synthesize_image(y_hat, header.height, header.width)
+
+  def synthesize_image(self, y_hat, height, width):
+    """uint8 (height, width, 3) image of quantized latents; in tiles when they exceed
+    tile_latents on a side, so memory stays bounded (common/tiling.py)."""
+    if max(y_hat.shape[1:3]) <= self.tile_latents:
       x_hat = self._synthesis(y_hat)
-      x_hat = image_utils.crop_to(x_hat, header.height, header.width)
-      x_hat = image_utils.from_model_output(x_hat[0]).numpy()
-    return x_hat
+      x_hat = image_utils.crop_to(x_hat, height, width)
+      return image_utils.from_model_output(x_hat[0]).numpy()
+    if self._receptive_margin is None:
+      self._receptive_margin = tiling.receptive_margin(self.model.synthesis, y_hat.shape[-1])
+    margin, factor = self._receptive_margin
+    return tiling.tiled_synthesis(self._synthesis, y_hat, margin, factor, height, width,
+                                  self.tile_latents)
 
 
 def load_codec(workdir, model_cls, step=None, offset_heuristic=None):
@@ -328,7 +342,8 @@ def load_codec(workdir, model_cls, step=None, offset_heuristic=None):
       raise FileNotFoundError(f"{workdir} has no checkpoint for step {step} (it keeps steps "
                               f"{', '.join(kept) or 'none'}).")
   train_lib.restore(model, prefix, weights_only=True)
-  return Codec(model, config_utils.model_identity(config), int(prefix.rsplit("-", 1)[1]))
+  return Codec(model, config_utils.model_identity(config), int(prefix.rsplit("-", 1)[1]),
+               checkpoint_prefix=prefix)
 
 
 def load_codec_for_file(workdir, model_cls, data):

@@ -14,10 +14,20 @@ from common import codec, data_lib, image_utils, metrics, profile_utils, results
 DECODE_STAGES = ("entropy_decoding", "h_s", "g_s")
 
 
+# Profiled FLOPs per model identity and padded image shape, shared by every run evaluated in
+# this process: the runs of one sweep share their transforms.
+_FLOPS_CACHE = {}
+
+
+def padded_shape(model, height, width):
+  """The (1, H, W, 3) shape an image is padded to before the analysis transform."""
+  factor = model.downsample_factor
+  return (1, -(-height // factor) * factor, -(-width // factor) * factor, 3)
+
+
 def module_flops_per_pixel(model, height, width, cache):
   """FLOPs per image pixel of each module at this image size (cached per padded size)."""
-  factor = model.downsample_factor
-  padded = (1, -(-height // factor) * factor, -(-width // factor) * factor, 3)
+  padded = padded_shape(model, height, width)
   if padded not in cache:
     cache[padded] = {name: profile_utils.count_flops(layer, shape)
                      for name, (layer, shape) in model.profiled_transforms(padded).items()}
@@ -55,35 +65,39 @@ def timed_decode(coder, data, repeats, warmup=1):
                                  for stage, times in stage_times.items()}
 
 
-def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=None):
+def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=None, warmup=1):
   """One image through encode -> file bytes -> decode, with metrics.
 
   `latents` (e.g. from iterative inference) are coded instead of the encoder's; enc_time_s is
-  then the time to quantize and range-code them.
+  then the time to quantize and range-code them. The estimated rate and distortion are those of
+  the latents that were coded. `warmup` untimed encodes and decodes precede the timed ones
+  (0 once this image size has run). FLOPs are cached in `flops_cache`, by default per model
+  identity for the whole process.
 
   Returns (record, uint8 reconstruction decoded from the file, file bytes).
   """
   model = coder.model
   height, width = image.shape[:2]
-  if latents is None:
-    estimated, _ = model.evaluate(image_utils.to_model_input(image)[None])
-    encode = lambda: coder.encode(image)
-  else:
-    _, estimated, _ = model.rd_terms(image_utils.to_model_input(image)[None], latents,
-                                     training=False)
-    estimated = {k: float(v) for k, v in estimated.items()}
-    encode = lambda: coder.encode_latents(latents, height, width)
-  data, enc_time = timed(encode, timing_repeats)
-  reconstruction, dec_time, stage_seconds = timed_decode(coder, data, timing_repeats)
+  given_latents = latents
+
+  def encode():
+    coded = coder.latents(image) if given_latents is None else given_latents
+    return coded, coder.encode_latents(coded, height, width)
+
+  (latents, data), enc_time = timed(encode, timing_repeats, warmup)
+  _, estimated, _ = model.estimate(image_utils.to_model_input(image)[None], latents)
+  reconstruction, dec_time, stage_seconds = timed_decode(coder, data, timing_repeats, warmup)
   msssim = metrics.ms_ssim_rgb(image, reconstruction)
+  if flops_cache is None:
+    flops_cache = _FLOPS_CACHE.setdefault(coder.identity, {})
   record = dict(
-      bpp_estimated=estimated["bpp"], bpp_coded=estimated["bpp_coded"],
+      bpp_estimated=float(estimated["bpp"]), bpp_coded=float(estimated["bpp_coded"]),
       bpp_actual=8 * len(data) / (height * width),
       file_bytes=len(data), psnr=metrics.psnr_rgb(image, reconstruction), msssim=msssim,
       msssim_db=metrics.ms_ssim_db(msssim), enc_time_s=enc_time, dec_time_s=dec_time,
       height=height, width=width,
       **{f"dec_time_{stage}_s": seconds for stage, seconds in stage_seconds.items()},
-      **module_flops_per_pixel(model, height, width, {} if flops_cache is None else flops_cache))
+      **module_flops_per_pixel(model, height, width, flops_cache))
   return record, reconstruction, data
 
 
@@ -122,16 +136,19 @@ def evaluate_workdir(coder, config, workdir, dataset, results_dir, timing_repeat
   hyper = dict(rd_lambda=config.model_config.rd_lambda, workdir=os.path.abspath(workdir),
                run=os.path.basename(os.path.abspath(workdir)), checkpoint_step=coder.step,
                latent_method=config.model_config.latent_config.method)
-  records, failed, flops_cache, start = [], [], {}, time.time()
+  records, failed, warm_shapes, start = [], [], set(), time.time()
   for i, path in enumerate(images):
     name = os.path.splitext(os.path.basename(path))[0]
     try:
       image = image_utils.read_image(path)
-      record, _, data = evaluate_image(coder, image, timing_repeats, flops_cache)
+      shape = padded_shape(coder.model, *image.shape[:2])
+      record, _, data = evaluate_image(coder, image, timing_repeats,
+                                       warmup=0 if shape in warm_shapes else 1)
     except ValueError as e:  # ImageError, an image over the codec's size limits, ...
       failed.append((path, str(e)))
       logging.warning("[%d/%d] %s: not evaluated: %s", i + 1, len(images), name, e)
       continue
+    warm_shapes.add(shape)
     if bitstream_dir:
       with image_utils.atomic_path(os.path.join(bitstream_dir, name + ".ntc")) as tmp:
         with open(tmp, "wb") as f:

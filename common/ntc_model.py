@@ -20,6 +20,8 @@ class NTCModel(tf.Module):
 
   # Attributes only the encoder uses; every other weight is part of the decoder.
   ENCODER_MODULES = ("analysis",)
+  # (latent name, index of its entropy model) in file order (subclasses).
+  CODED_LATENTS = ()
 
   def __init__(self, transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
                latent_config, offset_heuristic, name=None):
@@ -176,4 +178,9 @@ class NTCModel(tf.Module):
   @tf.function(reduce_retracing=True)
   def _evaluate(self, x):
     latents = self.infer_latents(self.pad(x))
+    return self.rd_terms(x, latents, training=False)
+
+  @tf.function(reduce_retracing=True)
+  def estimate(self, x, latents):
+    """rd_terms of images x coded through given latents outside training, as one graph."""
     return self.rd_terms(x, latents, training=False)

@@ -2,9 +2,11 @@
 
 FLOPs come from the TF profiler run on a frozen concrete graph (variables folded into constants),
 as in the published code, so a multiply-add counts 2 and bias-adds/elementwise ops count 1 per
-element while ops without registered statistics (relu, abs, sigmoid) count 0.
+element while ops without registered statistics (relu, abs, sigmoid) count 0. Layers are traced
+with training=True, the reference form of each computation: transposed convs that infer in a
+faster form (common/fast_conv.py) count as the transposed convs they equal.
 """
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -20,10 +22,15 @@ def profiled_graph(layer, input_shape: Sequence[int]):
   return layer if equivalent is None else equivalent(input_shape)
 
 
-def count_flops(fn: Callable[[tf.Tensor], tf.Tensor], input_shape: Sequence[int]) -> int:
-  """Total profiler FLOPs of one call of `fn` on a float32 input of fully defined shape."""
-  fn = profiled_graph(fn, input_shape)
-  concrete = tf.function(fn).get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
+def count_flops(layer: tf.keras.layers.Layer, input_shape: Sequence[int]) -> int:
+  """Total profiler FLOPs of one call of a Keras layer on a float32 input of fully defined shape.
+
+  Counted in training mode: layers with a fast inference form (common/fast_conv.py) compute the
+  same function there in the plain form the published counts were measured on.
+  """
+  layer = profiled_graph(layer, input_shape)
+  concrete = tf.function(lambda x: layer(x, training=True)).get_concrete_function(
+      tf.TensorSpec(input_shape, tf.float32))
   frozen, _ = convert_variables_to_constants_v2_as_graph(concrete)
   options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
   options["output"] = "none"
@@ -37,10 +44,10 @@ def count_params(layer: tf.Module) -> int:
   return int(sum(np.prod(v.shape) for v in layer.trainable_variables))
 
 
-def flops_per_pixel(fn: Callable[[tf.Tensor], tf.Tensor], input_shape: Sequence[int],
+def flops_per_pixel(layer: tf.keras.layers.Layer, input_shape: Sequence[int],
                     num_pixels: int) -> float:
-  """FLOPs of `fn` on `input_shape`, divided by the number of image pixels it stands for."""
-  return count_flops(fn, input_shape) / num_pixels
+  """FLOPs of `layer` on `input_shape`, divided by the number of image pixels it stands for."""
+  return count_flops(layer, input_shape) / num_pixels
 
 
 def profile_transform(layer, input_shape: Sequence[int], num_pixels: int) -> dict:

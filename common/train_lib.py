@@ -71,9 +71,11 @@ def restore(model, prefix, weights_only):
     except authors_runs.AuthorsRunError as e:
       raise CheckpointMismatchError(str(e)) from e
     return
-  model.optimizer.build(model.trainable_variables)  # So optimizer slots restore immediately.
-  target = (tf.train.Checkpoint(model=_weights_view(model)) if weights_only
-            else tf.train.Checkpoint(model=model))
+  if weights_only:
+    target = tf.train.Checkpoint(model=_weights_view(model))
+  else:
+    model.optimizer.build(model.trainable_variables)  # So optimizer slots restore immediately.
+    target = tf.train.Checkpoint(model=model)
   try:
     status = target.restore(prefix)
     status.assert_existing_objects_matched()

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from common import elic
+from common import elic, fast_conv
 
 
 class GDN1(tfc.GDN):
@@ -71,6 +71,12 @@ def _conv(filters, kernel_size, strides, activation=None):
 def _conv_t(filters, kernel_size, strides, activation=None):
   return tf.keras.layers.Conv2DTranspose(filters, kernel_size, strides=strides, padding="same",
                                          use_bias=True, activation=activation)
+
+
+def _fast_conv_t(filters, kernel_size, strides, activation=None):
+  """_conv_t computed as matmul + overlap-add or sub-pixel conv outside training (fast_conv)."""
+  return fast_conv.Conv2DTranspose(filters, kernel_size, strides, use_bias=True,
+                                   activation=activation)
 
 
 def _signal_conv(filters, kernel_size, down=1, up=1, activation=None, use_bias=True):
@@ -261,7 +267,7 @@ class JPEGLikeSynthesis(tf.keras.Model):
 
   def __init__(self, output_channels=3, kernel_size=18, strides=16):
     super().__init__(name="JPEGLikeSynthesis")
-    self.conv = _conv_t(output_channels, kernel_size, strides)
+    self.conv = _fast_conv_t(output_channels, kernel_size, strides)
 
   def call(self, inputs, training=None):
     return self.conv(inputs)
@@ -273,9 +279,9 @@ class TwoLayerSynthesis(tf.keras.Model):
   def __init__(self, channels=(24, 3), strides=(8, 2), kernel_sizes=(13, 5),
                activation_type="igdn"):
     super().__init__(name="TwoLayerSynthesis")
-    self.conv1 = _conv_t(channels[0], kernel_sizes[0], strides[0],
-                         activation=get_activation(activation_type))
-    self.conv2 = _conv_t(channels[1], kernel_sizes[1], strides[1])
+    self.conv1 = _fast_conv_t(channels[0], kernel_sizes[0], strides[0],
+                              activation=get_activation(activation_type))
+    self.conv2 = _fast_conv_t(channels[1], kernel_sizes[1], strides[1])
 
   def call(self, inputs, training=None):
     return self.conv2(self.conv1(inputs))
@@ -292,10 +298,10 @@ class TwoLayerResSynthesis(tf.keras.Model):
   def __init__(self, channels=(12, 3), strides=(8, 2), kernel_sizes=(13, 5),
                activation_type="igdn", res_type="conv"):
     super().__init__(name="TwoLayerResSynthesis")
-    self.base_conv = _conv_t(channels[0], kernel_sizes[0], strides[0],
-                             activation=get_activation(activation_type))
+    self.base_conv = _fast_conv_t(channels[0], kernel_sizes[0], strides[0],
+                                  activation=get_activation(activation_type))
     if res_type == "conv":
-      self.res = _conv_t(channels[0], kernel_sizes[0], strides[0])
+      self.res = _fast_conv_t(channels[0], kernel_sizes[0], strides[0])
     elif res_type == "d2s":
       if strides[0] != 8:
         raise ValueError(f"res_type='d2s' upsamples by 8 (three depth-to-space x2); got "
@@ -308,7 +314,7 @@ class TwoLayerResSynthesis(tf.keras.Model):
           d2s()])
     else:
       raise ValueError(f"Unknown res_type {res_type!r}; valid: 'conv', 'd2s'.")
-    self.out_conv = _conv_t(channels[1], kernel_sizes[1], strides[1])
+    self.out_conv = _fast_conv_t(channels[1], kernel_sizes[1], strides[1])
 
   def call(self, inputs, training=None):
     return self.out_conv(self.base_conv(inputs) + self.res(inputs))

@@ -2,7 +2,6 @@
 import sys
 
 from common import codec_cli
-from factorized.models import Model
 
 if __name__ == "__main__":
-  sys.exit(codec_cli.main(Model))
+  sys.exit(codec_cli.main("factorized.models"))

@@ -5,7 +5,7 @@ y = g_a(x) is coded with a deep factorized prior (one density per channel); x_ha
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from common import ntc_model, quantization
+from common import entropy_tables, ntc_model, quantization
 
 CODING_RANK = 3
 
@@ -23,11 +23,17 @@ class Model(ntc_model.NTCModel):
     self.entropy_models = self.make_entropy_models(compression=False)
     self._finish_init()
 
-  def make_entropy_models(self, compression, fixed_offsets=False):
+  def make_entropy_models(self, compression, fixed_offsets=False, tables=None):
     """(model for y,); compression=True builds range-coding tables.
 
     fixed_offsets=True computes the quantization offset now, once, instead of at every use.
+    tables ([tables of y's model] from common.entropy_tables) gives a coding model without
+    building the tables.
     """
+    if tables is not None:
+      y_tables, = tables
+      return (entropy_tables.batched_from_tables(y_tables, (self.bottleneck_size,), CODING_RANK,
+                                                 self.offset_heuristic),)
     offset = (tfc.quantization_offset(self.prior)
               if fixed_offsets and self.offset_heuristic else None)
     return (tfc.ContinuousBatchedEntropyModel(
@@ -44,7 +50,7 @@ class Model(ntc_model.NTCModel):
         quantization.LatentCoder(self.entropy_models[0]), latents["y"], method, training,
         **relaxation)
     bits = dict(y=y_bits)
-    return bits, (None if training else bits), self.synthesis(y_hat)
+    return bits, (None if training else bits), self.synthesis(y_hat, training=training)
 
   def profiled_transforms(self, padded_image_shape):
     """{module name: (layer, input shape)} for FLOP accounting on an image of this shape."""

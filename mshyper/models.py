@@ -14,7 +14,7 @@ import math
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from common import ntc_model, quantization
+from common import entropy_tables, ntc_model, quantization
 from common.transforms import build_transform
 
 CODING_RANK = 3
@@ -67,16 +67,24 @@ class Model(ntc_model.NTCModel):
         "hyper_analysis", dict(cls="HyperAnalysis", bottleneck_size=bottleneck_size)))
     self.hyper_synthesis = build_transform(transform_config.get(
         "hyper_synthesis", dict(cls="HyperSynthesis", bottleneck_size=bottleneck_size)))
-    hyper_size = self.hyper_analysis(tf.zeros((1, 4, 4, bottleneck_size))).shape[-1]
-    self.hyper_prior = tfc.NoisyDeepFactorized(batch_shape=(hyper_size,))
+    self.hyper_size = self.hyper_analysis(tf.zeros((1, 4, 4, bottleneck_size))).shape[-1]
+    self.hyper_prior = tfc.NoisyDeepFactorized(batch_shape=(self.hyper_size,))
     self.entropy_models = self.make_entropy_models(compression=False)
     self._finish_init()
 
-  def make_entropy_models(self, compression, fixed_offsets=False):
+  def make_entropy_models(self, compression, fixed_offsets=False, tables=None):
     """(side model for z, conditional model for y); compression=True builds range-coding tables.
 
     fixed_offsets=True computes z's quantization offset now, once, instead of at every use.
+    tables ([side, conditional] from common.entropy_tables) gives coding models without
+    building the tables.
     """
+    if tables is not None:
+      side_tables, conditional_tables = tables
+      return (entropy_tables.batched_from_tables(side_tables, (self.hyper_size,), CODING_RANK,
+                                                 self.offset_heuristic),
+              entropy_tables.LocationScaleIndexedFromTables(
+                  conditional_tables, tfc.NoisyNormal, NUM_SCALES, scale_fn, CODING_RANK))
     offset = (tfc.quantization_offset(self.hyper_prior)
               if fixed_offsets and self.offset_heuristic else None)
     side = tfc.ContinuousBatchedEntropyModel(
@@ -90,7 +98,7 @@ class Model(ntc_model.NTCModel):
     y = self.analysis(x_padded)
     return dict(y=y, z=self.hyper_analysis(y))
 
-  @tf.function(reduce_retracing=True)
+  @tf.function(reduce_retracing=True, autograph=False)  # AutoGraph would cost seconds here
   def entropy_parameters(self, z_hat, training):
     """(mu, scale indexes) for y from the (quantized) hyper-latents.
 
@@ -121,7 +129,7 @@ class Model(ntc_model.NTCModel):
       _, coded_y_bits = quantization.LatentCoder(
           conditional_model, scale_indexes=coding_indexes(indexes), loc=mu).hard(latents["y"])
       coded_bits = dict(y=coded_y_bits, z=z_bits)
-    return dict(y=y_bits, z=z_bits), coded_bits, self.synthesis(y_hat)
+    return dict(y=y_bits, z=z_bits), coded_bits, self.synthesis(y_hat, training=training)
 
   def profiled_transforms(self, padded_image_shape):
     """{module name: (layer, input shape)} for FLOP accounting on an image of this shape."""

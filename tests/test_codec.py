@@ -1,6 +1,7 @@
 """Real bitstreams: bit-exact round trips, determinism across processes, rejection of bad files."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -10,7 +11,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from common import codec, config_utils, eval_lib, experiment, image_utils, metrics, results
+from common import (codec, config_utils, entropy_tables, eval_lib, experiment, image_utils,
+                    metrics, results)
 from common.data_lib import list_images
 from factorized.models import Model as FactorizedModel
 from fuzz_bitstream import craft
@@ -96,8 +98,11 @@ def test_cli_decodes_identically_in_two_processes(hyper_workdir, hyper_codec, tm
   assert "bpp" in result.stdout
   outputs = [str(tmp_path / f"decoded{i}.png") for i in range(2)]
   for output in outputs:
-    result = run("decompress", "--workdir", hyper_workdir, bitstream, output)
+    result = run("decompress", "--workdir", hyper_workdir, "--benchmark", bitstream, output)
     assert result.returncode == 0, result.stderr[-2000:]
+    for stage in ("import_tensorflow", "load", "decode.entropy_decoding", "decode.h_s",
+                  "decode.g_s", "write"):
+      assert f" {stage}=" in result.stdout, result.stdout
   first, second = (open(p, "rb").read() for p in outputs)
   assert first == second
   np.testing.assert_array_equal(image_utils.read_image(outputs[0]), reference_reconstruction(
@@ -144,6 +149,78 @@ def test_eval_keeps_good_images_and_lists_bad_ones(hyper_workdir, tmp_path):
                                                          hyper_workdir)
   assert [r["instance_id"] for r in results.read_per_image(per_image_path)] == ["a", "c"]
   assert os.path.exists(aggregate_path)
+
+
+@pytest.mark.slow
+def test_cached_tables_decode_identically_and_follow_the_weights(hyper_workdir, hyper_codec,
+                                                                 small_file):
+  # Loading again reads the tables cached when hyper_codec was loaded, keyed by the weights.
+  prefix = f"{hyper_workdir}/checkpoints/ckpt-{hyper_codec.step}"
+  path = entropy_tables.cache_path(prefix)
+  assert path == prefix + entropy_tables.SUFFIX and os.path.exists(path)
+  again = codec.load_codec_for_file(hyper_workdir, HyperModel, small_file)
+  np.testing.assert_array_equal(again.decode(small_file), hyper_codec.decode(small_file))
+  model = again.model
+  config, _ = experiment.read_run_config(hyper_workdir, HyperModel)
+  cached = entropy_tables.load(
+      path, entropy_tables.fingerprint(model, config_utils.model_identity(config)))
+  built = [entropy_tables.tables_of(m) for m in model.make_entropy_models(compression=True)]
+  assert cached is not None and len(cached) == len(built) == 2
+  for stored, fresh in zip(cached, built):
+    assert stored.keys() == fresh.keys()
+    for name in fresh:
+      np.testing.assert_array_equal(stored[name], fresh[name])
+  # Other prior weights -> another fingerprint -> the cache is stale.
+  variable = model.hyper_prior.trainable_variables[0]
+  variable.assign_add(tf.ones_like(variable) * 1e-3)
+  assert entropy_tables.fingerprint(model, "x") != entropy_tables.fingerprint(
+      hyper_codec.model, "x")
+
+
+@pytest.mark.slow
+def test_evaluation_traces_once_for_all_sizes_and_profiles_once_per_size(hyper_codec):
+  photo = image_utils.read_image(list_images("embedded_eval")[0])
+  cache = {}
+  for height, width in ((64, 96), (80, 70), (64, 96)):
+    record, _, _ = eval_lib.evaluate_image(hyper_codec, photo[:height, :width], flops_cache=cache)
+    assert record["height"] == height and record["msssim"] is not None
+  assert hyper_codec._analysis.experimental_get_tracing_count() == 1
+  assert hyper_codec._synthesis.experimental_get_tracing_count() == 1
+  assert sorted(cache) == [(1, 64, 128, 3), (1, 128, 128, 3)]  # padded to multiples of 64
+
+
+@pytest.mark.slow
+def test_eval_cli_evaluates_several_runs_in_one_process(hyper_workdir, tmp_path):
+  second = tmp_path / "exp" / "wid=1-copy"
+  shutil.copytree(hyper_workdir, second)
+  results_dir = tmp_path / "results"
+  result = subprocess.run(
+      [sys.executable, "-m", "mshyper.eval", "--workdir", hyper_workdir, "--workdir",
+       str(second), "--dataset", list_images("embedded_eval")[0], "--results_dir",
+       str(results_dir)], cwd=ROOT, env=ENV, capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "Run 2/2" in result.stderr
+  for workdir in (hyper_workdir, str(second)):
+    per_image, _ = eval_lib.result_paths(str(results_dir), list_images("embedded_eval")[0],
+                                         workdir)
+    assert os.path.exists(per_image), per_image
+
+
+def test_table_cache_stays_out_of_the_source_tree(tmp_path, monkeypatch):
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+  run_dir = tmp_path / "run" / "checkpoints"
+  run_dir.mkdir(parents=True)
+  prefix = str(run_dir / "ckpt-5")
+  assert entropy_tables.cache_path(prefix) == prefix + entropy_tables.SUFFIX
+  with monkeypatch.context() as patch:  # a read-only run dir (chmod does not stop root)
+    patch.setattr(os, "access", lambda path, mode: path != str(run_dir))
+    assert entropy_tables.cache_path(prefix).startswith(str(tmp_path / "cache" / "shallow-ntc"))
+  in_repo = os.path.join(ROOT, "common", "ckpt-5")  # writable, but tracked source
+  assert entropy_tables.cache_path(in_repo).startswith(str(tmp_path / "cache" / "shallow-ntc"))
+  assert entropy_tables.save(entropy_tables.cache_path(prefix), "k", [dict(cdf=np.arange(3))])
+  assert entropy_tables.load(entropy_tables.cache_path(prefix), "other") is None
+  np.testing.assert_array_equal(
+      entropy_tables.load(entropy_tables.cache_path(prefix), "k")[0]["cdf"], np.arange(3))
 
 
 @pytest.fixture(scope="module")

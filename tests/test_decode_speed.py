@@ -18,6 +18,14 @@ def test_benchmark_image_is_a_768x512_photo():
   assert ".png" in note
 
 
+def test_a_module_faster_than_the_peak_fails_loudly():
+  row = decode_speed.flop_bound("g_s", flops=2e9, seconds=0.04, peak_flops_per_s=1e11)
+  assert row["flop_bound_s"] == pytest.approx(0.02) and row["vs_flop_bound"] == pytest.approx(2)
+  assert row["fraction_of_peak"] == pytest.approx(0.5)
+  with pytest.raises(decode_speed.FractionOfPeakError, match="124% of the measured matmul peak"):
+    decode_speed.flop_bound("g_s", flops=2e9, seconds=0.02 / 1.24, peak_flops_per_s=1e11)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("target_bpp", [0.3, 1.0])
 def test_calibrated_file_codes_near_target_and_decodes(target_bpp):

@@ -174,6 +174,20 @@ def test_launch_local_runs_each_hid(tmp_path):
   assert [t["run_name"] for t in info["sweep"]] == ["rd_lambda=0.3", "rd_lambda=0.2"]
 
 
+def test_launch_eval_local_evaluates_all_workdirs_in_one_process(tmp_path):
+  workdirs = [tmp_path / f"exp/1/wid={wid}-dummy" for wid in range(3)]
+  for workdir in workdirs:
+    workdir.mkdir(parents=True)
+  out = run_launcher("launch_eval.py", "--main", DUMMY_MAIN, "--workdirs",
+                     str(tmp_path / "exp/1/wid=*"), "--dataset", str(REPO / "tests/*.py"),
+                     "--local", env=launcher_env(tmp_path / "jobs"))
+  assert out.returncode == 0, out.stderr
+  records = [json.loads((w / "dummy_eval.json").read_text()) for w in workdirs]
+  assert len({r["pid"] for r in records}) == 1
+  assert [a for a in records[0]["argv"] if a.startswith(str(tmp_path))] == \
+      [str(w) for w in workdirs]
+
+
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_dummy_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
