@@ -3,6 +3,11 @@
   python launch.py --main mshyper.train --config mshyper/configs/two_layer_syn.py \
       [--args "--config.train_eval_config.num_steps=100000"] [--sargs "--qos=long"] \
       [--gres gpu:1 --time 2-00:00:00 ...] [--dry_run] [--local]
+  python launch.py --resume slurm_jobs/<job id>     # resubmit the unfinished tasks
+
+Tasks checkpoint and requeue themselves before the time limit (see slurm_template.py), and
+resubmitting the same command continues the same runs: their experiment id (--xid, default
+<family>-<config name>-<hash of the effective config>) does not depend on the Slurm job.
 
 Each task runs `python -m MAIN --config SNAPSHOT --hid $SLURM_ARRAY_TASK_ID ARGS`, where SNAPSHOT
 is a copy of the config taken now, so editing the config cannot change queued tasks. Works for
@@ -20,7 +25,8 @@ from common import config_utils
 flags.DEFINE_string("main", None, "Module each task runs with python -m, e.g. mshyper.train.")
 flags.DEFINE_string("config", None,
                     "Config file with get_config(), get_hyper() and get_cfg_str(config).")
-flags.mark_flags_as_required(["main", "config"])
+flags.DEFINE_string("resume", None, "A job dir (or its slurm_jobs/<job id> link) to resubmit "
+                    "the unfinished tasks of, instead of launching --main/--config.")
 
 FLAGS = flags.FLAGS
 
@@ -52,6 +58,14 @@ def load_sweep(config_path: Path) -> list[dict]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; task arguments go in --args.")
+  if FLAGS.resume:
+    try:
+      slurm_template.resume(Path(FLAGS.resume).resolve())
+    except ValueError as e:
+      raise app.UsageError(str(e)) from e
+    return
+  if not FLAGS.main or not FLAGS.config:
+    raise app.UsageError("--main and --config are required (or --resume JOBDIR).")
   config_path = Path(FLAGS.config)
   sweep = load_sweep(config_path)
   job_name = FLAGS.job_name or slurm_template.default_job_name(FLAGS.main, config_path.stem)
@@ -66,7 +80,8 @@ def main(argv):
       task_flag="--hid",
       num_tasks=len(sweep),
       files={snapshot.name: config_path.read_bytes()},
-      record={"config": str(config_path.resolve()), "sweep": sweep})
+      record={"config": str(config_path.resolve()), "sweep": sweep},
+      requeue=True)
 
 
 if __name__ == "__main__":

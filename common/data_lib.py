@@ -11,6 +11,7 @@ import os
 import time
 
 from absl import logging
+import numpy as np
 from PIL import Image
 import tensorflow as tf
 
@@ -88,21 +89,138 @@ def _files_at_least(files, patch_size, pattern):
   return kept
 
 
-def train_dataset(name_or_glob, patch_size, batch_size, shuffle_buffer=None, seed=None,
-                  repeat=True, random_flip=False):
-  """Batches of random square crops for training.
+class TooManyBadImagesError(image_utils.ImageError):
+  """More than the allowed share of the training files could not be decoded."""
+
+
+class TrainInput:
+  """Batches of random square crops for training, and the files skipped as undecodable.
+
+  Files are read in a pseudo-random order that is a pure function of (seed, position): position
+  p is the (p mod n)-th file of the permutation of epoch p // n (tf.random.experimental.
+  index_shuffle). So a resumed run continues the order where it stopped (`start_position`),
+  and a file whose pixel data cannot be decoded, which tf.data can only drop, is named: its
+  position is missing from the batch's positions and maps back to the file.
+
+  Attributes:
+    files: the training files (short side >= patch_size).
+    skipped: the undecodable files met so far.
+  """
+
+  def __init__(self, name_or_glob, patch_size, batch_size, seed=None, repeat=True,
+               random_flip=False, max_bad_share=0.01):
+    """Checks every file header (see train_dataset for the arguments).
+
+    max_bad_share: `check` raises TooManyBadImagesError once more than this share of the
+      files turned out to be undecodable.
+    """
+    pattern = configs.dataset_glob(name_or_glob)
+    self.files = _files_at_least(list_images(pattern), patch_size, pattern)
+    logging.info("Training on %d images from %r, %dx%d crops, batch %d.", len(self.files),
+                 pattern, patch_size, patch_size, batch_size)
+    self.max_bad_share = max_bad_share
+    self.skipped = []
+    self.batch_size = batch_size
+    self._patch_size, self._repeat, self._random_flip = patch_size, repeat, random_flip
+    self._seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1) if seed is None else seed
+    self._next_position = 0
+
+  def dataset(self, start_position=0):
+    """Batches from file position `start_position` on (a resumed run: steps * batch_size).
+
+    tf.data.Dataset of {"image": float32 (batch_size, P, P, 3) in [-0.5, 0.5], "position":
+    int64 (batch_size,)}; pass each batch's positions to `check`.
+    """
+    self._next_position = start_position
+    patch_size, seed = self._patch_size, self._seed
+    files = tf.constant(self.files)
+
+    def load_crop(position):
+      path = tf.gather(files, self._file_index(position))
+      crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(
+          tf.stack([tf.constant(seed, tf.int64), position]), 2))
+      crop = _random_crop(tf.io.read_file(path), patch_size, crop_seed)
+      if self._random_flip:
+        crop = tf.image.stateless_random_flip_left_right(crop, seed=flip_seed)
+      return {"image": image_utils.to_model_input(crop), "position": position}
+
+    positions = (tf.data.Dataset.counter(start_position) if self._repeat
+                 else tf.data.Dataset.range(start_position, start_position + len(self.files)))
+    # Ordered output (deterministic=True) keeps positions increasing, so a gap is a skipped file.
+    crops = positions.map(load_crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return (crops.ignore_errors().batch(self.batch_size, drop_remainder=True)
+            .prefetch(tf.data.AUTOTUNE))
+
+  def _file_index(self, position):
+    num_files = len(self.files)
+    epoch, index = position // num_files, position % num_files
+    return tf.random.experimental.index_shuffle(
+        index, tf.stack([tf.constant(self._seed, tf.int64), epoch]),
+        num_files - 1)
+
+  def check(self, positions):
+    """Logs the files dropped before this batch (positions: its increasing positions).
+
+    Raises:
+      TooManyBadImagesError: more than max_bad_share of the files are undecodable.
+    """
+    positions = [int(p) for p in np.asarray(positions)]
+    missing = sorted(set(range(self._next_position, positions[-1] + 1)) - set(positions))
+    self._next_position = positions[-1] + 1
+    for position in missing:
+      path = self.files[int(self._file_index(tf.constant(position, tf.int64)))]
+      if path in self.skipped:
+        continue
+      self.skipped.append(path)
+      logging.warning("Skipping %s: its image data cannot be decoded (%d undecodable of %d "
+                      "files so far).", path, len(self.skipped), len(self.files))
+    if len(self.skipped) > self.max_bad_share * len(self.files):
+      raise TooManyBadImagesError(
+          f"{len(self.skipped)} of {len(self.files)} training files cannot be decoded, more "
+          f"than max_bad_share={self.max_bad_share}: {', '.join(self.skipped[:10])}"
+          f"{' ...' if len(self.skipped) > 10 else ''}. Replace or remove them.")
+
+
+def _random_crop(contents, patch_size, seed):
+  """A random patch_size^2 RGB crop of an encoded image; JPEGs decode only the crop."""
+  def window(height, width):
+    top_seed, left_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    top = tf.random.stateless_uniform((), top_seed, 0, height - patch_size + 1, tf.int32)
+    left = tf.random.stateless_uniform((), left_seed, 0, width - patch_size + 1, tf.int32)
+    return top, left
+
+  def jpeg_crop():
+    shape = tf.image.extract_jpeg_shape(contents)
+    top, left = window(shape[0], shape[1])
+    return tf.image.decode_and_crop_jpeg(contents, tf.stack([top, left, patch_size, patch_size]),
+                                         channels=3)
+
+  def full_decode_crop():
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    top, left = window(tf.shape(image)[0], tf.shape(image)[1])
+    return image[top:top + patch_size, left:left + patch_size]
+
+  is_jpeg = tf.strings.substr(contents, 0, 3) == b"\xff\xd8\xff"
+  crop = tf.cond(is_jpeg, jpeg_crop, full_decode_crop)
+  return tf.ensure_shape(crop, (patch_size, patch_size, 3))
+
+
+def train_dataset(name_or_glob, patch_size, batch_size, seed=None, repeat=True,
+                  random_flip=False, max_bad_share=0.01):
+  """Batches of random square crops for training (TrainInput's images only).
 
   Each step reads `batch_size` files in shuffled order and takes one random crop of each.
-  Images whose short side is below `patch_size` are dropped (logged).
+  Images whose short side is below `patch_size` are dropped (logged); files whose pixel data
+  cannot be decoded are skipped (TrainInput names them; here they are dropped silently).
 
   Args:
     name_or_glob: dataset name (configs.DATASETS) or file glob; PNG/JPEG/BMP/GIF files.
     patch_size: side of the square crops.
     batch_size: crops per batch; an incomplete last batch (repeat=False) is dropped.
-    shuffle_buffer: file names held in the shuffle buffer; None shuffles the whole list.
     seed: int for a reproducible order and crops; None for fresh randomness.
     repeat: cycle forever, reshuffling every epoch (else one pass).
     random_flip: also flip crops left-right at random.
+    max_bad_share: see TrainInput.
 
   Returns:
     tf.data.Dataset of float32 (batch_size, patch_size, patch_size, 3) in [-0.5, 0.5].
@@ -110,29 +228,9 @@ def train_dataset(name_or_glob, patch_size, batch_size, shuffle_buffer=None, see
   Raises:
     ValueError: no files, or all too small; ImageError (a ValueError) naming an unreadable file.
   """
-  pattern = configs.dataset_glob(name_or_glob)
-  files = _files_at_least(list_images(pattern), patch_size, pattern)
-  logging.info("Training on %d images from %r, %dx%d crops, batch %d.", len(files), pattern,
-               patch_size, patch_size, batch_size)
-
-  paths = tf.data.Dataset.from_tensor_slices(files).shuffle(
-      shuffle_buffer or len(files), seed=seed, reshuffle_each_iteration=True)
-  if repeat:
-    paths = paths.repeat()
-  # One stateless seed pair per file read: reproducible crops even with parallel decoding.
-  op_seeds = tf.data.Dataset.random(seed=seed).batch(2)
-
-  def load_crop(path, op_seed):
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(op_seed, 2))
-    crop = tf.image.stateless_random_crop(image, (patch_size, patch_size, 3), seed=crop_seed)
-    if random_flip:
-      crop = tf.image.stateless_random_flip_left_right(crop, seed=flip_seed)
-    return image_utils.to_model_input(crop)
-
-  crops = tf.data.Dataset.zip((paths, op_seeds)).map(
-      load_crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
-  return crops.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+  train_input = TrainInput(name_or_glob, patch_size, batch_size, seed=seed, repeat=repeat,
+                           random_flip=random_flip, max_bad_share=max_bad_share)
+  return train_input.dataset().map(lambda batch: batch["image"])
 
 
 def _center_crop(image, height, width):

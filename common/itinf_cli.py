@@ -1,11 +1,12 @@
 """`python -m {factorized,mshyper}.itinf --config C [--hid N] [--config.x.y=v]`."""
 import os
 import shutil
+import sys
 
 from absl import app, flags, logging
 
 import configs
-from common import codec, config_utils, experiment, itinf_lib
+from common import codec, config_utils, experiment, itinf_lib, preemption
 
 FLAGS = flags.FLAGS
 
@@ -20,7 +21,8 @@ def main(model_cls):
     config, module, config_path = experiment.resolved_config()
     ic = config.itinf_config
     train_workdir, step = itinf_lib.resolve_warm_start(ic.warm_start, ic.warm_start_wid)
-    workdir = experiment.run_workdir(config, module, config_path)
+    workdir = experiment.run_workdir(config, module, config_path,
+                                     model_cls.__module__.split(".")[0])
     os.makedirs(workdir, exist_ok=True)
     itinf_lib.check_run_record(workdir, config, train_workdir, step)
     with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -29,6 +31,10 @@ def main(model_cls):
     experiment.log_to_file(os.path.join(workdir, "itinf.log"))
     logging.info("Workdir: %s; warm start: %s at step %d.", workdir, train_workdir, step)
     coder = codec.load_codec(train_workdir, model_cls, step=step)
-    itinf_lib.run(coder, config, workdir, train_workdir, FLAGS.results_dir)
+    try:
+      itinf_lib.run(coder, config, workdir, train_workdir, FLAGS.results_dir)
+    except preemption.Stopped as e:
+      logging.warning("%s", e)
+      sys.exit(e.exit_code)
 
   app.run(run)

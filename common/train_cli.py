@@ -1,9 +1,10 @@
 """`python -m {factorized,mshyper}.train --config C [--hid N] [--config.x.y=v]`."""
 import os
+import sys
 
 from absl import app, flags, logging
 
-from common import data_lib, experiment, train_lib
+from common import data_lib, distribute, experiment, train_lib
 
 FLAGS = flags.FLAGS
 
@@ -16,26 +17,31 @@ def main(model_cls):
   def run(argv):
     del argv
     config, module, config_path = experiment.resolved_config()
-    workdir = experiment.run_workdir(config, module, config_path)
+    workdir = experiment.run_workdir(config, module, config_path,
+                                     model_cls.__module__.split(".")[0])
     experiment.prepare_workdir(workdir, config, config_path, model_cls.__module__)
     experiment.log_to_file(os.path.join(workdir, "train.log"))
     logging.info("Workdir: %s", workdir)
-    model = experiment.build_model(model_cls, config.model_config)
-    tec = config.train_eval_config
+    tec, data = config.train_eval_config, config.train_data_config
+    strategy = distribute.make_strategy(tec.distribution, data.batchsize)
+    with strategy.scope():  # variables (and optimizer slots) are created per replica
+      model = experiment.build_model(model_cls, config.model_config)
     warm_start = FLAGS.warm_start or tec.warm_start
     if warm_start:
       warm_start = train_lib.resolve_checkpoint(warm_start, FLAGS.hid)
-    data = config.train_data_config
-    train_ds = data_lib.train_dataset(data.dataset, data.patchsize, data.batchsize,
-                                      random_flip=data.random_flip)
+    train_input = data_lib.TrainInput(data.dataset, data.patchsize, data.batchsize,
+                                      random_flip=data.random_flip,
+                                      max_bad_share=data.max_bad_share)
     val = config.val_data_config
     val_ds = data_lib.eval_dataset(val.dataset, center_crop=val.patchsize)
-    train_lib.train(model, workdir, train_ds, tec.num_steps, val_dataset=val_ds,
-                    log_every=tec.log_metrics_every_steps,
-                    checkpoint_every=tec.checkpoint_every_steps,
-                    eval_every=tec.eval_every_steps,
-                    max_checkpoints_to_keep=tec.max_checkpoints_to_keep,
-                    warm_start=warm_start, max_eval_images=val.max_images or None)
+    exit_code = train_lib.train(
+        model, workdir, train_input, tec.num_steps, val_dataset=val_ds,
+        log_every=tec.log_metrics_every_steps, checkpoint_every=tec.checkpoint_every_steps,
+        eval_every=tec.eval_every_steps, max_checkpoints_to_keep=tec.max_checkpoints_to_keep,
+        warm_start=warm_start, max_eval_images=val.max_images or None, strategy=strategy,
+        jit_compile=tec.jit_compile)
+    if exit_code:
+      sys.exit(exit_code)
     logging.info("Done: %s", workdir)
 
   app.run(run)

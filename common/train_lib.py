@@ -6,13 +6,13 @@ The model must provide `train_step(batch) -> dict of scalars`, `evaluate(image) 
 import glob
 import os
 import resource
-import signal
 import time
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from common import preemption
 from common.metric_writer import MetricWriter
 
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -92,10 +92,44 @@ def evaluate_dataset(model, dataset, max_images=None):
   return {k: float(np.mean([r[k] for r in records])) for k in sorted(keys)}, first
 
 
-def train(model, workdir, train_dataset, num_steps, val_dataset=None, log_every=100,
+def describe_devices(strategy):
+  """One line: the strategy, its replicas and the devices TensorFlow sees (logged at start)."""
+  devices = ", ".join(d.name for d in tf.config.list_logical_devices())
+  gpus = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+          for gpu in tf.config.list_physical_devices("GPU")]
+  return (f"Strategy {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s); "
+          f"devices: {devices}; GPUs: {', '.join(gpus) or 'none'}.")
+
+
+def make_train_step(model, strategy, jit_compile=False):
+  """The compiled step: model.train_step on each replica's share of the global batch.
+
+  Metrics are averaged over replicas. The model divides its loss by the number of replicas
+  before the gradient and the optimizer sums the replicas' gradients (then clips their global
+  norm), so a step on N replicas is the step on the whole batch on one device.
+  """
+  @tf.function(jit_compile=jit_compile)
+  def step(images):
+    metrics = strategy.run(model.train_step, args=(images,))
+    return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in metrics.items()}
+  return step
+
+
+def train(model, workdir, train_input, num_steps, val_dataset=None, log_every=100,
           checkpoint_every=1000, eval_every=1000, max_checkpoints_to_keep=3, warm_start=None,
-          max_eval_images=None):
-  """Trains `model` until `num_steps`, resuming from `workdir` if it has a checkpoint."""
+          max_eval_images=None, strategy=None, jit_compile=False):
+  """Trains `model` until `num_steps`, resuming from `workdir` if it has a checkpoint.
+
+  train_input: a data_lib.TrainInput (its batch size is the global batch). strategy: the
+  tf.distribute strategy the model was built under (default: one device). SIGTERM, SIGINT and
+  SIGUSR1 save a checkpoint and stop (see common/preemption.py).
+
+  Returns:
+    The exit code for the process: 0 when done, else preemption.StopRequest.exit_code().
+  """
+  strategy = strategy or tf.distribute.get_strategy()
+  logging.info(describe_devices(strategy))
   manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
                                        checkpoint_dir(workdir), max_to_keep=max_checkpoints_to_keep)
   if manager.latest_checkpoint:
@@ -106,9 +140,9 @@ def train(model, workdir, train_dataset, num_steps, val_dataset=None, log_every=
     restore(model, warm_start, weights_only=True)
     logging.info("Warm-started weights from %s.", warm_start)
 
-  writer = MetricWriter(workdir)
-  stop_requested = []
-  previous_handler = signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))
+  step = int(model.global_step)
+  # Steps after the checkpoint that an earlier process logged are redone now: drop their logs.
+  writer = MetricWriter(workdir, resume_step=step)
 
   def save(step):
     manager.save(checkpoint_number=step)
@@ -124,32 +158,43 @@ def train(model, workdir, train_dataset, num_steps, val_dataset=None, log_every=
     logging.info("Validation at step %d: %s", step,
                  " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 
-  step = int(model.global_step)
   if step >= num_steps:
     logging.info("Already trained for %d >= %d steps; nothing to do.", step, num_steps)
-  iterator = iter(train_dataset)
+  train_step = make_train_step(model, strategy, jit_compile)
+  batches = iter(strategy.experimental_distribute_dataset(
+      train_input.dataset(start_position=step * train_input.batch_size)))
   last_time, last_step = time.time(), step
-  try:
-    while step < num_steps:
-      metrics = model.train_step(next(iterator))
-      step = int(model.global_step)
-      if not np.isfinite(float(metrics["loss"])):
-        raise FloatingPointError(f"Loss is {float(metrics['loss'])} at step {step}; last good "
-                                 f"checkpoint: {manager.latest_checkpoint}.")
-      if step % log_every == 0 or step == num_steps:
-        now = time.time()
-        scalars = {k: float(v) for k, v in metrics.items()}
-        scalars["steps_per_sec"] = (step - last_step) / max(now - last_time, 1e-9)
-        writer.write_scalars(step, scalars, "train")
-        logging.info(_progress_line(step, num_steps, scalars["steps_per_sec"], scalars))
-        last_time, last_step = now, step
-      if step % checkpoint_every == 0 or step == num_steps or stop_requested:
-        save(step)
-      if stop_requested:
-        logging.warning("SIGTERM received: checkpoint saved at step %d, stopping.", step)
-        return
-      if step % eval_every == 0 or step == num_steps:
-        validate(step)
-  finally:
-    signal.signal(signal.SIGTERM, previous_handler)
-    writer.flush()
+  with preemption.StopRequest() as stop:
+    try:
+      while step < num_steps:
+        batch = next(batches)
+        train_input.check(np.sort(np.concatenate(
+            [p.numpy() for p in strategy.experimental_local_results(batch["position"])])))
+        metrics = train_step(batch["image"])
+        step = int(model.global_step)
+        if not np.isfinite(float(metrics["loss"])):
+          raise FloatingPointError(f"Loss is {float(metrics['loss'])} at step {step}; last good "
+                                   f"checkpoint: {manager.latest_checkpoint}.")
+        if step % log_every == 0 or step == num_steps:
+          now = time.time()
+          scalars = {k: float(v) for k, v in metrics.items()}
+          scalars["steps_per_sec"] = (step - last_step) / max(now - last_time, 1e-9)
+          scalars["skipped_images"] = len(train_input.skipped)
+          writer.write_scalars(step, scalars, "train")
+          logging.info(_progress_line(step, num_steps, scalars["steps_per_sec"], scalars))
+          last_time, last_step = now, step
+        saved = step % checkpoint_every == 0 or step == num_steps
+        if saved:
+          save(step)
+        if step % eval_every == 0 or step == num_steps:
+          validate(step)
+        if stop.requested:  # checked last: a signal may arrive during validation
+          if not saved:
+            save(step)
+          break
+    finally:
+      writer.flush()
+  if stop.requested:
+    logging.warning("%s received: checkpoint saved at step %d, stopping%s.", stop.signal.name,
+                    step, " (exit code asks for a requeue)" if stop.requeue else "")
+  return stop.exit_code()

@@ -118,7 +118,13 @@ def test_launch_dry_run_renders_array_script(tmp_path):
   assert "source .venv/bin/activate" in lines
   assert srun == (f'srun --ntasks=1 --cpus-per-task=3 {sys.executable} -m mshyper.train '
                   f'--config {snapshot} --hid "$SLURM_ARRAY_TASK_ID" --experiments_dir /x/exp '
-                  '--config.train_eval_config.num_steps=3')
+                  '--config.train_eval_config.num_steps=3 || status=$?')
+  # Warned 300 s before the time limit, a training task checkpoints and exits 75: requeued.
+  for directive in ("--requeue", "--signal=USR1@300", "--open-mode=append"):
+    assert f"#SBATCH {directive}" in lines, directive
+  assert 'if [ "$status" -eq 75 ]; then' in lines
+  assert '  scontrol requeue "$SLURM_JOB_ID"' in lines
+  assert f'if [ "$status" -eq 0 ]; then touch {job_dir}/done/"$SLURM_ARRAY_TASK_ID"; fi' in lines
   assert lines[0] == f"# sbatch --parsable --qos=long {job_dir}/job.sbatch"
   assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
   assert not (tmp_path / "jobs").exists(), "a dry run must not write anything"
@@ -138,7 +144,10 @@ def test_launch_eval_dry_run_reads_workdir_from_list(tmp_path):
   srun = next(line for line in lines if line.startswith("srun"))
   assert " -m mshyper.eval --dataset " in srun
   assert srun.endswith(
-      f'--workdir "$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {job_dir}/task_values.txt)"')
+      f'--workdir "$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {job_dir}/task_values.txt)" '
+      '|| status=$?')
+  assert not any("--signal" in line or "requeue" in line for line in lines), \
+      "evaluation does not checkpoint on a signal, so it must not ask for one"
 
 
 @pytest.mark.parametrize("script,args,message", [

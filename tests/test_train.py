@@ -59,7 +59,7 @@ def test_kill_then_rerun_resumes_at_saved_step(tmp_path):
   workdirs = []
   deadline = time.time() + 240
   while time.time() < deadline and process.poll() is None:
-    workdirs = glob.glob(os.path.join(tmp_path, "local-quickstart", "wid=1-*"))
+    workdirs = glob.glob(os.path.join(tmp_path, "mshyper-quickstart-*", "wid=1-*"))
     if workdirs and any(s >= 40 for s in checkpoint_steps(workdirs[0])):
       break
     time.sleep(0.2)
@@ -85,7 +85,7 @@ def test_kill_then_rerun_resumes_at_saved_step(tmp_path):
 
   # Warm start another run from this experiment dir + wid; it starts at step 0 with the weights.
   warm = subprocess.run(train_command(str(tmp_path), "--xid", "warm", "--warm_start",
-                                      os.path.join(str(tmp_path), "local-quickstart"),
+                                      os.path.dirname(workdir),
                                       "--config.train_eval_config.num_steps=20"),
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert warm.returncode == 0, warm.stderr[-3000:]
