@@ -5,6 +5,7 @@ tasks of 1 CPU each with TensorFlow limited to one thread, so two tasks run at o
 """
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -232,9 +233,10 @@ def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
   job_id, job_dir = wait_for_success(slurm_cluster, train_jobs, launch, timeout_s=900)
   sweep = json.loads((job_dir / "launch.json").read_text())["sweep"]
   assert len(sweep) == 3, "the quickstart sweep should have 3 elements"
+  xid_dir, = experiments.glob("mshyper-quickstart-*")  # one experiment, named after the sweep
   workdirs, rd_lambdas = [], []
   for task in sweep:
-    workdir = experiments / job_id / f"wid={task['hid']}-{task['run_name']}"
+    workdir = xid_dir / f"wid={task['hid']}-{task['run_name']}"
     assert workdir.is_dir(), f"{workdir} missing; {experiments}: {sorted(experiments.rglob('*'))}"
     latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(str(workdir)))
     assert latest and latest.endswith("-3"), f"{workdir}: latest checkpoint {latest}"
@@ -245,7 +247,7 @@ def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
   assert len(set(rd_lambdas)) == 3, rd_lambdas
 
   results_dir = tmp_path / "results"
-  launch = run_launcher("launch_eval.py", "--workdirs", str(experiments / job_id / "wid=*"),
+  launch = run_launcher("launch_eval.py", "--workdirs", str(xid_dir / "wid=*"),
                         "--dataset", "embedded_eval",
                         "--args", f"--results_dir {results_dir} --max_images 1",
                         "--cpus_per_task", "1", "--mem", "1G",
@@ -255,3 +257,90 @@ def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
     per_image_path, _ = eval_lib.result_paths(str(results_dir), "embedded_eval", str(workdir))
     records = results.read_per_image(per_image_path)  # checks the per-image fields
     assert {r["rd_lambda"] for r in records} == {rd_lambda}
+
+
+REQUEUE_CONFIG = """\
+from common import config_defaults, config_utils
+
+
+def get_config():
+  config = config_defaults.quickstart_config()
+  config.train_data_config.patchsize = 64
+  config.val_data_config.max_images = 1
+  config.train_eval_config.update(num_steps=120, log_metrics_every_steps=5,
+                                  checkpoint_every_steps=1000, eval_every_steps=1000)
+  return config
+
+
+def get_hyper():
+  return [{"model_config.rd_lambda": 0.01}]
+
+
+def get_cfg_str(config):
+  return config_utils.cfg_str([("rd_lambda", config.model_config.rd_lambda)])
+"""
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_path):
+  """Slurm's time-limit warning (here sent early with scancel --signal=USR1) makes the task
+  checkpoint and requeue itself; the requeued run resumes and logs every step once."""
+  import tensorflow as tf
+
+  from common import train_lib
+
+  config = tmp_path / "requeue.py"
+  config.write_text(REQUEUE_CONFIG)
+  experiments, jobs = tmp_path / "experiments", tmp_path / "jobs"
+  env = launcher_env(jobs, slurm_cluster.env)
+  launch = run_launcher("launch.py", "--main", "mshyper.train", "--config", str(config),
+                        "--args", f"--experiments_dir {experiments}", "--cpus_per_task", "1",
+                        "--mem", "1G", env=env)
+  assert launch.returncode == 0, launch.stderr
+  job_id, job_dir, _ = submitted(jobs)
+
+  def metrics_steps():
+    paths = list(experiments.glob("*/wid=0-*/metrics.jsonl"))
+    if not paths:
+      return []
+    return [json.loads(line)["step"] for line in paths[0].read_text().splitlines()
+            if line.endswith("}") and "train/loss" in line]
+
+  try:
+    slurm_cluster.wait_until(lambda: max(metrics_steps(), default=0) >= 20, 300,
+                             "20 logged training steps")
+  except ClusterError as e:
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  signalled = slurm_cluster.client("scancel", "--signal=USR1", f"{job_id}_0")
+  assert signalled.returncode == 0, signalled.stderr
+
+  def start_when_requeued():
+    # Slurm holds a requeued job for 2 minutes (BeginTime); the test does not wait for that.
+    queue = slurm_cluster.client("squeue", "-h", "-j", job_id, "-o", "%i %r").stdout
+    if "BeginTime" in queue:
+      slurm_cluster.client("scontrol", "update", f"JobId={job_id}_0", "StartTime=now")
+    return not queue.strip() and (job_dir / "done" / "0").exists()
+
+  try:
+    slurm_cluster.wait_until(start_when_requeued, 600, "the requeued task to finish")
+  except ClusterError as e:
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  wait_for_success(slurm_cluster, jobs, launch, timeout_s=60)
+
+  workdir, = experiments.glob("*/wid=0-*")
+  assert workdir.parent.name.startswith("mshyper-requeue-")
+  log = (job_dir / "logs" / f"{job_id}_0.out").read_text()  # both runs, appended
+  assert "requeueing job" in log and "start 2)" in log, task_logs(job_dir)
+  train_log = (workdir / "train.log").read_text()
+  saved = re.search(r"SIGUSR1 received: checkpoint saved at step (\d+)", train_log)
+  assert saved and 20 <= int(saved.group(1)) < 120, train_log[-3000:]
+  assert re.search(rf"Resumed from .*ckpt-{saved.group(1)} at step {saved.group(1)}", train_log)
+  latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(str(workdir)))
+  assert latest.endswith("-120"), latest
+  steps = metrics_steps()
+  assert steps == list(range(5, 121, 5)), steps
+  print(f"requeue test: signalled at step {saved.group(1)}; train/loss steps logged {steps}")
+  assert (job_dir / "done" / "0").exists()
+  resume = run_launcher("launch.py", "--resume", str(job_dir), env=env)
+  assert resume.returncode == 0 and "nothing to resubmit" in resume.stdout, resume.stderr
