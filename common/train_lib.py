@@ -135,12 +135,12 @@ def train(model, workdir, train_input, num_steps, val_dataset=None, log_every=10
   if manager.latest_checkpoint:
     restore(model, manager.latest_checkpoint, weights_only=False)
     logging.info("Resumed from %s at step %d.", manager.latest_checkpoint,
-                 int(model.global_step))
+                 int(model.global_step.numpy()))
   elif warm_start:
     restore(model, warm_start, weights_only=True)
     logging.info("Warm-started weights from %s.", warm_start)
 
-  step = int(model.global_step)
+  step = int(model.global_step.numpy())
   # Steps after the checkpoint that an earlier process logged are redone now: drop their logs.
   writer = MetricWriter(workdir, resume_step=step)
 
@@ -171,7 +171,7 @@ def train(model, workdir, train_input, num_steps, val_dataset=None, log_every=10
         train_input.check(np.sort(np.concatenate(
             [p.numpy() for p in strategy.experimental_local_results(batch["position"])])))
         metrics = train_step(batch["image"])
-        step = int(model.global_step)
+        step = int(model.global_step.numpy())
         if not np.isfinite(float(metrics["loss"])):
           raise FloatingPointError(f"Loss is {float(metrics['loss'])} at step {step}; last good "
                                    f"checkpoint: {manager.latest_checkpoint}.")

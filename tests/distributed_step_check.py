@@ -2,9 +2,11 @@
 TensorFlow initialises, hence a separate process): one training step with global batch 8 on
 MirroredStrategy over 2 replicas vs the same step on one device, from the same weights.
 
-Prints one JSON line: the largest absolute differences of the weights, the Adam moments and
-the loss. Gradient clipping is set high so the moments are proportional to the gradients (with
-Adam alone, a wrongly scaled gradient would give nearly the same weights).
+Prints one JSON line per global_clipnorm in argv: the largest absolute differences of the
+weights, the Adam moments and the loss. With clipping off (a huge clipnorm) the moments are
+proportional to the gradients: Adam's weight update alone hardly changes with the gradient's
+scale, so only the moments would show a wrongly scaled gradient. The latents are rounded
+(method "ste"), as uniform noise would differ between one device and two replicas.
 """
 import json
 import os
@@ -27,16 +29,14 @@ def build(strategy, clipnorm):
   config = config_utils.load_config_module(QUICKSTART).get_config()
   config_utils.apply_overrides(config, {
       "model_config.optimizer_config.global_clipnorm": clipnorm,
+      "model_config.latent_config.method": "ste",
       "model_config.transform_config.analysis.channels_base": 16,
       "model_config.transform_config.analysis.output_channels": 32})
   with strategy.scope():
     return experiment.build_model(Model, config.model_config)
 
 
-def main():
-  clipnorm = float(sys.argv[1])
-  batch = next(iter(data_lib.train_dataset("embedded_train", 64, 8, seed=0)))
-  mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+def compare(clipnorm, batch, mirrored):
   single_strategy = tf.distribute.get_strategy()
   single, replicated = build(single_strategy, clipnorm), build(mirrored, clipnorm)
   for source, target in zip(single.trainable_variables, replicated.trainable_variables):
@@ -52,13 +52,20 @@ def main():
     return max(float(np.max(np.abs(x.numpy() - y.numpy()))) for x, y in zip(a, b))
 
   print(json.dumps(dict(
-      replicas=mirrored.num_replicas_in_sync,
+      clipnorm=clipnorm, replicas=mirrored.num_replicas_in_sync,
       weights=max_difference(single.trainable_variables, replicated.trainable_variables),
       moments=max_difference(single.optimizer.variables, replicated.optimizer.variables),
       moment_scale=max(float(np.max(np.abs(v.numpy()))) for v in single.optimizer.variables
                        if v.shape.rank),
-      loss=abs(losses[0] - losses[1]), step=[int(single.global_step),
-                                             int(replicated.global_step)])))
+      loss=abs(losses[0] - losses[1]), step=[int(single.global_step.numpy()),
+                                             int(replicated.global_step.numpy())])))
+
+
+def main():
+  batch = next(iter(data_lib.train_dataset("embedded_train", 64, 8, seed=0)))
+  mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+  for clipnorm in sys.argv[1:]:
+    compare(float(clipnorm), batch, mirrored)
 
 
 if __name__ == "__main__":
