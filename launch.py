@@ -25,6 +25,10 @@ from common import config_utils
 flags.DEFINE_string("main", None, "Module each task runs with python -m, e.g. mshyper.train.")
 flags.DEFINE_string("config", None,
                     "Config file with get_config(), get_hyper() and get_cfg_str(config).")
+flags.DEFINE_integer("gpus_per_node", None, "GPUs of one node for each task (--gres=gpu:G); "
+                     "G > 1 trains with MirroredStrategy over them "
+                     "(train_eval_config.distribution=mirrored), the global batch unchanged.",
+                     lower_bound=1)
 flags.DEFINE_string("resume", None, "A job dir (or its slurm_jobs/<job id> link) to resubmit "
                     "the unfinished tasks of, instead of launching --main/--config.")
 
@@ -66,6 +70,8 @@ def main(argv):
     return
   if not FLAGS.main or not FLAGS.config:
     raise app.UsageError("--main and --config are required (or --resume JOBDIR).")
+  if FLAGS.gpus_per_node and FLAGS.gres:
+    raise app.UsageError("Give --gpus_per_node or --gres, not both.")
   config_path = Path(FLAGS.config)
   sweep = load_sweep(config_path)
   job_name = FLAGS.job_name or slurm_template.default_job_name(FLAGS.main, config_path.stem)
@@ -76,12 +82,15 @@ def main(argv):
       main=FLAGS.main,
       job_name=job_name,
       description=f"{FLAGS.main} sweep of {config_path} ({len(sweep)} hypers)",
-      fixed_args=["--config", str(snapshot)],
+      fixed_args=["--config", str(snapshot),
+                  *(["--config.train_eval_config.distribution=mirrored"]
+                    if (FLAGS.gpus_per_node or 1) > 1 else [])],
       task_flag="--hid",
       num_tasks=len(sweep),
       files={snapshot.name: config_path.read_bytes()},
       record={"config": str(config_path.resolve()), "sweep": sweep},
-      requeue=True)
+      requeue=True,
+      gres=f"gpu:{FLAGS.gpus_per_node}" if FLAGS.gpus_per_node else None)
 
 
 if __name__ == "__main__":

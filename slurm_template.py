@@ -178,7 +178,8 @@ def default_job_name(main: str, what: str) -> str:
 def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
                  fixed_args: Sequence[str], task_flag: str, num_tasks: int,
                  task_values: Optional[Sequence[str]] = None, files: Mapping[str, bytes],
-                 record: Mapping[str, Any], requeue: bool = False) -> Optional[str]:
+                 record: Mapping[str, Any], requeue: bool = False,
+                 gres: Optional[str] = None) -> Optional[str]:
   """Submits (or runs locally / prints) `python -m main *fixed_args task_flag VALUE *FLAGS.args`.
 
   `job_dir` comes from new_job_dir (created unless --dry_run). VALUE is the task index, or
@@ -186,7 +187,8 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
   each Slurm task reads its line. `files` (name -> content) are snapshot into the job dir;
   `record` is added to launch.json. requeue: `main` saves and exits with
   preemption.EXIT_REQUEUE on SIGUSR1, so the job asks for that signal before its time limit
-  and requeues such tasks. Returns the Slurm job id (None for --local and --dry_run).
+  and requeues such tasks. gres: the generic resources (default: --gres). Returns the Slurm job
+  id (None for --local and --dry_run).
   """
   if task_values is not None:
     if len(task_values) != num_tasks:
@@ -222,7 +224,7 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
       mem=FLAGS.mem,
       time=FLAGS.time,
       partition=FLAGS.partition,
-      gres=FLAGS.gres,
+      gres=gres or FLAGS.gres,
       setup=FLAGS.setup,
       requeue_signal_before_s=FLAGS.signal_before_limit if requeue else None)
   script_path = job_dir / "job.sbatch"

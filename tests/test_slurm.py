@@ -131,6 +131,17 @@ def test_launch_dry_run_renders_array_script(tmp_path):
   assert not (tmp_path / "jobs").exists(), "a dry run must not write anything"
 
 
+def test_launch_gpus_per_node_trains_mirrored(tmp_path):
+  config = write_sweep_config(tmp_path / "sweep.py", [0.04])
+  out = run_launcher("launch.py", "--main", "mshyper.train", "--config", str(config),
+                     "--dry_run", "--gpus_per_node", "4", env=launcher_env(tmp_path / "jobs"))
+  assert out.returncode == 0, out.stderr
+  lines = out.stdout.splitlines()
+  assert "#SBATCH --gres=gpu:4" in lines
+  srun = next(line for line in lines if line.startswith("srun"))
+  assert " --config.train_eval_config.distribution=mirrored --hid " in srun
+
+
 def test_launch_eval_dry_run_reads_workdir_from_list(tmp_path):
   for wid in range(2):
     (tmp_path / f"exp/7/wid={wid}-run").mkdir(parents=True)
