@@ -29,6 +29,9 @@ flags.DEFINE_integer("gpus_per_node", None, "GPUs of one node for each task (--g
                      "G > 1 trains with MirroredStrategy over them "
                      "(train_eval_config.distribution=mirrored), the global batch unchanged.",
                      lower_bound=1)
+flags.DEFINE_integer("nodes", 1, "Nodes per task: N > 1 trains each run on N nodes with "
+                     "MultiWorkerMirroredStrategy (train_eval_config.distribution=multi_worker), "
+                     "one process per node using its --gpus_per_node GPUs.", lower_bound=1)
 flags.DEFINE_string("resume", None, "A job dir (or its slurm_jobs/<job id> link) to resubmit "
                     "the unfinished tasks of, instead of launching --main/--config.")
 
@@ -59,6 +62,15 @@ def load_sweep(config_path: Path) -> list[dict]:
   return sweep
 
 
+def distribution_args() -> list[str]:
+  """The task's train_eval_config.distribution for --nodes/--gpus_per_node (none: the config's)."""
+  if FLAGS.nodes > 1:
+    return ["--config.train_eval_config.distribution=multi_worker"]
+  if (FLAGS.gpus_per_node or 1) > 1:
+    return ["--config.train_eval_config.distribution=mirrored"]
+  return []
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; task arguments go in --args.")
@@ -82,15 +94,14 @@ def main(argv):
       main=FLAGS.main,
       job_name=job_name,
       description=f"{FLAGS.main} sweep of {config_path} ({len(sweep)} hypers)",
-      fixed_args=["--config", str(snapshot),
-                  *(["--config.train_eval_config.distribution=mirrored"]
-                    if (FLAGS.gpus_per_node or 1) > 1 else [])],
+      fixed_args=["--config", str(snapshot), *distribution_args()],
       task_flag="--hid",
       num_tasks=len(sweep),
       files={snapshot.name: config_path.read_bytes()},
       record={"config": str(config_path.resolve()), "sweep": sweep},
       requeue=True,
-      gres=f"gpu:{FLAGS.gpus_per_node}" if FLAGS.gpus_per_node else None)
+      gres=f"gpu:{FLAGS.gpus_per_node}" if FLAGS.gpus_per_node else None,
+      nodes=FLAGS.nodes)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ TEMPLATE = """\
 #SBATCH --chdir={project_dir}
 #SBATCH --export=ALL
 #SBATCH --open-mode=append
-#SBATCH --ntasks=1
+{task_directives}
 #SBATCH --cpus-per-task={cpus_per_task}
 {resource_directives}
 set -eo pipefail
@@ -88,7 +88,7 @@ echo "array job $SLURM_ARRAY_JOB_ID task $SLURM_ARRAY_TASK_ID (job $SLURM_JOB_ID
 $((${{SLURM_RESTART_COUNT:-0}} + 1))) on $(hostname) at $(date -u +%FT%TZ)"
 status=0
 # Slurm 22.05-23.02 do not pass sbatch's --cpus-per-task on to srun, hence repeated here.
-srun --ntasks=1 --cpus-per-task={cpus_per_task} {command} || status=$?
+srun --ntasks={nodes} --cpus-per-task={cpus_per_task} {command} || status=$?
 {on_exit}
 """
 # A task that exits with this status saved its progress after the warning signal: requeue it
@@ -116,12 +116,13 @@ def render_script(*, description: str, job_name: str, num_tasks: int, log_dir: P
                   done_dir: Path, project_dir: Path, command: str, cpus_per_task: int,
                   mem: Optional[str], time: Optional[str], partition: Optional[str],
                   gres: Optional[str], setup: str,
-                  requeue_signal_before_s: Optional[int] = None) -> str:
+                  requeue_signal_before_s: Optional[int] = None, nodes: int = 1) -> str:
   """Fills TEMPLATE; `command` is a shell command line that may use SLURM_ARRAY_TASK_ID.
 
   A task that exits with 0 leaves an empty file `done_dir/<task id>` (what `launch.py
   --resume` skips). requeue_signal_before_s: Slurm sends SIGUSR1 that many seconds before the
-  time limit, and a task exiting with preemption.EXIT_REQUEUE is requeued.
+  time limit, and a task exiting with preemption.EXIT_REQUEUE is requeued. nodes > 1: each
+  array task is one process per node (multi-worker training).
   """
   if num_tasks < 1:
     raise ValueError(f"An array job needs at least one task, got {num_tasks}.")
@@ -136,7 +137,11 @@ def render_script(*, description: str, job_name: str, num_tasks: int, log_dir: P
   if requeue_signal_before_s:
     directives += ["#SBATCH --requeue", f"#SBATCH --signal=USR1@{requeue_signal_before_s}"]
     on_exit = REQUEUE_ON_EXIT.format(exit_requeue=preemption.EXIT_REQUEUE) + on_exit
+  task_directives = ("#SBATCH --ntasks=1" if nodes == 1 else
+                     f"#SBATCH --nodes={nodes}\n#SBATCH --ntasks-per-node=1")
   return TEMPLATE.format(
+      task_directives=task_directives,
+      nodes=nodes,
       description=description,
       job_name=job_name,
       last_task=num_tasks - 1,
@@ -179,7 +184,7 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
                  fixed_args: Sequence[str], task_flag: str, num_tasks: int,
                  task_values: Optional[Sequence[str]] = None, files: Mapping[str, bytes],
                  record: Mapping[str, Any], requeue: bool = False,
-                 gres: Optional[str] = None) -> Optional[str]:
+                 gres: Optional[str] = None, nodes: int = 1) -> Optional[str]:
   """Submits (or runs locally / prints) `python -m main *fixed_args task_flag VALUE *FLAGS.args`.
 
   `job_dir` comes from new_job_dir (created unless --dry_run). VALUE is the task index, or
@@ -187,8 +192,8 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
   each Slurm task reads its line. `files` (name -> content) are snapshot into the job dir;
   `record` is added to launch.json. requeue: `main` saves and exits with
   preemption.EXIT_REQUEUE on SIGUSR1, so the job asks for that signal before its time limit
-  and requeues such tasks. gres: the generic resources (default: --gres). Returns the Slurm job
-  id (None for --local and --dry_run).
+  and requeues such tasks. gres: the generic resources (default: --gres). nodes: processes
+  (one per node) of each task. Returns the Slurm job id (None for --local and --dry_run).
   """
   if task_values is not None:
     if len(task_values) != num_tasks:
@@ -226,7 +231,8 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
       partition=FLAGS.partition,
       gres=gres or FLAGS.gres,
       setup=FLAGS.setup,
-      requeue_signal_before_s=FLAGS.signal_before_limit if requeue else None)
+      requeue_signal_before_s=FLAGS.signal_before_limit if requeue else None,
+      nodes=nodes)
   script_path = job_dir / "job.sbatch"
 
   if FLAGS.dry_run:

@@ -18,9 +18,11 @@ def make_config(analysis, synthesis, num_steps=1_800_000, rd_lambda=0.08, latent
   num_steps = ml_collections.FieldReference(num_steps)
   config = ml_collections.ConfigDict()
   # batchsize is the global batch (split over the replicas of a distributed run);
-  # max_bad_share: training stops once more than this share of the files cannot be decoded.
+  # max_bad_share: training stops once more than this share of the files cannot be decoded;
+  # seed (file order and crops) None: derived from the run dir, the same after a resume.
   config.train_data_config = dict(dataset=train_dataset, batchsize=batchsize,
-                                  patchsize=patchsize, random_flip=False, max_bad_share=0.01)
+                                  patchsize=patchsize, random_flip=False, max_bad_share=0.01,
+                                  seed=ml_collections.FieldReference(None, field_type=int))
   # patchsize None = full images (any size); max_images 0 = all.
   config.val_data_config = dict(dataset=val_dataset, patchsize=ml_collections.FieldReference(
       None, field_type=int), max_images=0)

@@ -181,13 +181,17 @@ class TrainInput:
                    all(image_format != "JPEG" for image_format, _, _ in self._headers.values()))
     self._decoded = None  # with the cache: the decoded images (None for undecodable ones)
 
-  def dataset(self, start_position=0):
+  def dataset(self, start_position=0, batch_size=None, shard=(0, 1)):
     """Batches from file position `start_position` on (a resumed run: steps * batch_size).
 
-    tf.data.Dataset of {"image": float32 (batch_size, P, P, 3) in [-0.5, 0.5], "position":
-    int64 (batch_size,)}; pass each batch's positions to `check`.
+    tf.data.Dataset of {"image": float32 (B, P, P, 3) in [-0.5, 0.5], "position": int64 (B,)};
+    pass each global batch's positions to `check`. B is batch_size (default: the global batch
+    size, self.batch_size). shard=(i, n): the i-th of n input pipelines (workers) takes the
+    i-th n-th of each global batch's positions.
     """
     self._next_position = start_position
+    batch_size = batch_size or self.batch_size
+    shard_index, num_shards = shard
     patch_size, seed = self._patch_size, self._seed
     files = tf.constant(self.files)
     if self.cached and self._decoded is None:
@@ -218,12 +222,15 @@ class TrainInput:
 
     positions = (tf.data.Dataset.counter(start_position) if self._repeat
                  else tf.data.Dataset.range(start_position, start_position + len(self.files)))
+    if num_shards > 1:
+      share = self.batch_size // num_shards
+      positions = positions.filter(lambda p: (p % self.batch_size) // share == shard_index)
     if self.cached and self.skipped:
       decodable = tf.constant([image is not None for image in self._decoded])
       positions = positions.filter(lambda p: tf.gather(decodable, self._file_index(p)))
     # Ordered output (deterministic=True) keeps positions increasing, so a gap is a skipped file.
     crops = positions.map(load_crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return (crops.ignore_errors().batch(self.batch_size, drop_remainder=True)
+    return (crops.ignore_errors().batch(batch_size, drop_remainder=True)
             .prefetch(tf.data.AUTOTUNE))
 
   def _decode_all(self):

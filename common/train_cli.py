@@ -1,4 +1,5 @@
 """`python -m {factorized,mshyper}.train --config C [--hid N] [--config.x.y=v]`."""
+import hashlib
 import os
 import sys
 
@@ -19,17 +20,22 @@ def main(model_cls):
     config, module, config_path = experiment.resolved_config()
     workdir = experiment.run_workdir(config, module, config_path,
                                      model_cls.__module__.split(".")[0])
-    experiment.prepare_workdir(workdir, config, config_path, model_cls.__module__)
-    experiment.log_to_file(os.path.join(workdir, "train.log"))
-    logging.info("Workdir: %s", workdir)
     tec, data = config.train_eval_config, config.train_data_config
+    # First: a multi-worker strategy must start before TensorFlow runs anything.
     strategy = distribute.make_strategy(tec.distribution, data.batchsize)
+    if distribute.worker(strategy)[0] == 0:  # the chief writes the run dir
+      experiment.prepare_workdir(workdir, config, config_path, model_cls.__module__)
+      experiment.log_to_file(os.path.join(workdir, "train.log"))
+    logging.info("Workdir: %s", workdir)
     with strategy.scope():  # variables (and optimizer slots) are created per replica
       model = experiment.build_model(model_cls, config.model_config)
     warm_start = FLAGS.warm_start or tec.warm_start
     if warm_start:
       warm_start = train_lib.resolve_checkpoint(warm_start, FLAGS.hid)
-    train_input = data_lib.TrainInput(data.dataset, data.patchsize, data.batchsize,
+    # Every worker of a run, and every restart of it, reads files in the same order.
+    seed = data.seed if data.seed is not None else int(
+        hashlib.sha256(workdir.encode()).hexdigest()[:12], 16)
+    train_input = data_lib.TrainInput(data.dataset, data.patchsize, data.batchsize, seed=seed,
                                       random_flip=data.random_flip,
                                       max_bad_share=data.max_bad_share)
     val = config.val_data_config

@@ -5,6 +5,7 @@ The model must provide `train_step(batch) -> dict of scalars`, `evaluate(image) 
 """
 import glob
 import os
+import shutil
 import resource
 import time
 
@@ -12,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from common import preemption
+from common import distribute, preemption
 from common.metric_writer import MetricWriter
 
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -130,26 +131,33 @@ def train(model, workdir, train_input, num_steps, val_dataset=None, log_every=10
   """
   strategy = strategy or tf.distribute.get_strategy()
   logging.info(describe_devices(strategy))
-  manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
-                                       checkpoint_dir(workdir), max_to_keep=max_checkpoints_to_keep)
-  if manager.latest_checkpoint:
-    restore(model, manager.latest_checkpoint, weights_only=False)
-    logging.info("Resumed from %s at step %d.", manager.latest_checkpoint,
-                 int(model.global_step.numpy()))
+  worker_index, num_workers = distribute.worker(strategy)
+  chief = worker_index == 0
+  # Every worker takes part in saving (it may need collectives); only the chief's copy stays.
+  save_dir = (checkpoint_dir(workdir) if chief else
+              os.path.join(workdir, f".worker-{worker_index}-checkpoints"))
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), save_dir,
+                                       max_to_keep=max_checkpoints_to_keep)
+  latest = tf.train.latest_checkpoint(checkpoint_dir(workdir))
+  if latest:
+    restore(model, latest, weights_only=False)
+    logging.info("Resumed from %s at step %d.", latest, int(model.global_step.numpy()))
   elif warm_start:
     restore(model, warm_start, weights_only=True)
     logging.info("Warm-started weights from %s.", warm_start)
 
   step = int(model.global_step.numpy())
   # Steps after the checkpoint that an earlier process logged are redone now: drop their logs.
-  writer = MetricWriter(workdir, resume_step=step)
+  writer = MetricWriter(workdir, resume_step=step) if chief else None
 
   def save(step):
     manager.save(checkpoint_number=step)
+    if not chief:
+      shutil.rmtree(save_dir, ignore_errors=True)
     logging.info("Saved checkpoint at step %d.", step)
 
   def validate(step):
-    if val_dataset is None:
+    if val_dataset is None or not chief:
       return
     metrics, (image, reconstruction) = evaluate_dataset(model, val_dataset, max_eval_images)
     writer.write_scalars(step, metrics, "val")
@@ -161,21 +169,27 @@ def train(model, workdir, train_input, num_steps, val_dataset=None, log_every=10
   if step >= num_steps:
     logging.info("Already trained for %d >= %d steps; nothing to do.", step, num_steps)
   train_step = make_train_step(model, strategy, jit_compile)
-  batches = iter(strategy.experimental_distribute_dataset(
-      train_input.dataset(start_position=step * train_input.batch_size)))
+  global_batch = train_input.batch_size
+
+  def input_fn(context):  # per worker: its share of every global batch, in per-replica batches
+    return train_input.dataset(
+        start_position=step * global_batch,
+        batch_size=context.get_per_replica_batch_size(global_batch),
+        shard=(context.input_pipeline_id, context.num_input_pipelines))
+
+  batches = iter(strategy.distribute_datasets_from_function(input_fn))
   last_time, last_step = time.time(), step
   with preemption.StopRequest() as stop:
     try:
       while step < num_steps:
         batch = next(batches)
-        train_input.check(np.sort(np.concatenate(
-            [p.numpy() for p in strategy.experimental_local_results(batch["position"])])))
+        train_input.check(np.sort(strategy.gather(batch["position"], axis=0).numpy()))
         metrics = train_step(batch["image"])
         step = int(model.global_step.numpy())
         if not np.isfinite(float(metrics["loss"])):
           raise FloatingPointError(f"Loss is {float(metrics['loss'])} at step {step}; last good "
                                    f"checkpoint: {manager.latest_checkpoint}.")
-        if step % log_every == 0 or step == num_steps:
+        if chief and (step % log_every == 0 or step == num_steps):
           now = time.time()
           scalars = {k: float(v) for k, v in metrics.items()}
           scalars["steps_per_sec"] = (step - last_step) / max(now - last_time, 1e-9)
@@ -188,13 +202,18 @@ def train(model, workdir, train_input, num_steps, val_dataset=None, log_every=10
           save(step)
         if step % eval_every == 0 or step == num_steps:
           validate(step)
-        if stop.requested:  # checked last: a signal may arrive during validation
+        # Checked last (a signal may arrive during validation), and agreed by all workers.
+        if distribute.any_worker(strategy, stop.requested):
           if not saved:
             save(step)
           break
     finally:
-      writer.flush()
-  if stop.requested:
-    logging.warning("%s received: checkpoint saved at step %d, stopping%s.", stop.signal.name,
-                    step, " (exit code asks for a requeue)" if stop.requeue else "")
-  return stop.exit_code()
+      if writer:
+        writer.flush()
+  if step >= num_steps:
+    return 0
+  logging.warning("%s received: checkpoint saved at step %d, stopping%s.",
+                  stop.signal.name if stop.signal else "Another worker's signal", step,
+                  " (exit code asks for a requeue)" if stop.requeue else "")
+  # A worker whose own signal has not come yet stops with its peers and asks for a requeue.
+  return stop.exit_code() or preemption.EXIT_REQUEUE

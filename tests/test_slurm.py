@@ -355,3 +355,74 @@ def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_pat
   assert (job_dir / "done" / "0").exists()
   resume = run_launcher("launch.py", "--resume", str(job_dir), env=env)
   assert resume.returncode == 0 and "nothing to resubmit" in resume.stdout, resume.stderr
+
+
+MULTI_WORKER_CONFIG = """\
+from common import config_defaults, config_utils
+
+
+def get_config():
+  config = config_defaults.quickstart_config()
+  config.model_config.latent_config.method = "ste"  # deterministic: comparable to one device
+  config.train_data_config.update(patchsize=64, seed=1)
+  config.val_data_config.max_images = 1
+  config.train_eval_config.update(num_steps=4, log_metrics_every_steps=1,
+                                  checkpoint_every_steps=1000, eval_every_steps=1000)
+  return config
+
+
+def get_hyper():
+  return [{}]
+
+
+def get_cfg_str(config):
+  return "multi"
+"""
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_multi_worker_training_on_two_tasks(slurm_cluster, tmp_path):
+  """One run on 2 Slurm tasks with MultiWorkerMirroredStrategy (as `--nodes 2` on 2 nodes; here
+  2 tasks of the one test node): one checkpoint and one log of each step, written by the chief,
+  and the weights of 4 steps on one device from the same start."""
+  import numpy as np
+  import tensorflow as tf
+
+  from common import config_utils, data_lib, experiment, train_lib
+  from mshyper.models import Model
+
+  config_path = tmp_path / "multi.py"
+  config_path.write_text(MULTI_WORKER_CONFIG)
+  config = config_utils.load_config_module(str(config_path)).get_config()
+  start = experiment.build_model(Model, config.model_config)
+  start_prefix = tf.train.Checkpoint(model=start).save(str(tmp_path / "start" / "ckpt"))
+  experiments, jobs = tmp_path / "experiments", tmp_path / "jobs"
+  launch = run_launcher(
+      "launch.py", "--main", "mshyper.train", "--config", str(config_path), "--nodes", "2",
+      "--args", f"--experiments_dir {experiments} --warm_start {start_prefix}",
+      "--sargs", "--nodes=1 --ntasks-per-node=2",  # the test cluster has one node
+      "--cpus_per_task", "1", "--mem", "1G", env=launcher_env(jobs, slurm_cluster.env))
+  job_id, job_dir = wait_for_success(slurm_cluster, jobs, launch, timeout_s=600)
+  log = (job_dir / "logs" / f"{job_id}_0.out").read_text()
+  # MultiWorkerMirroredStrategy is a CollectiveAllReduceStrategy in TF 2.14.
+  assert log.count("Strategy CollectiveAllReduceStrategy with 2 replica(s)") == 2, log[-3000:]
+
+  workdir, = experiments.glob("*/wid=0-multi")
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == [
+      "checkpoint", "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+  assert not list(workdir.glob(".worker-*")), "the other worker's checkpoint copies stay"
+  steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text()
+           .splitlines() if "train/loss" in line]
+  assert steps == [1, 2, 3, 4], steps
+
+  trained = experiment.build_model(Model, config.model_config)
+  train_lib.restore(trained, str(workdir / "checkpoints" / "ckpt-4"), weights_only=True)
+  single = experiment.build_model(Model, config.model_config)
+  train_input = data_lib.TrainInput(config.train_data_config.dataset, 64, 4, seed=1)
+  assert train_lib.train(single, str(tmp_path / "single"), train_input, 4,
+                         warm_start=start_prefix, checkpoint_every=1000, eval_every=1000) == 0
+  difference = max(float(np.max(np.abs(a.numpy() - b.numpy())))
+                   for a, b in zip(single.trainable_variables, trained.trainable_variables))
+  print(f"multi-worker vs one device after 4 steps: max |weight difference| {difference:.3g}")
+  assert difference < 1e-5
