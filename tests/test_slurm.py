@@ -313,10 +313,7 @@ def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_pat
 
   def metrics_steps():
     paths = list(experiments.glob("*/wid=0-*/metrics.jsonl"))
-    if not paths:
-      return []
-    return [json.loads(line)["step"] for line in paths[0].read_text().splitlines()
-            if line.endswith("}") and "train/loss" in line]
+    return logged_train_steps(paths[0]) if paths else []
 
   try:
     slurm_cluster.wait_until(lambda: max(metrics_steps(), default=0) >= 20, 300,
@@ -326,17 +323,7 @@ def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_pat
   signalled = slurm_cluster.client("scancel", "--signal=USR1", f"{job_id}_0")
   assert signalled.returncode == 0, signalled.stderr
 
-  def start_when_requeued():
-    # Slurm holds a requeued job for 2 minutes (BeginTime); the test does not wait for that.
-    queue = slurm_cluster.client("squeue", "-h", "-j", job_id, "-o", "%i %r").stdout
-    if "BeginTime" in queue:
-      slurm_cluster.client("scontrol", "update", f"JobId={job_id}_0", "StartTime=now")
-    return not queue.strip() and (job_dir / "done" / "0").exists()
-
-  try:
-    slurm_cluster.wait_until(start_when_requeued, 600, "the requeued task to finish")
-  except ClusterError as e:
-    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  wait_for_requeued_task(slurm_cluster, job_id, job_dir)
   wait_for_success(slurm_cluster, jobs, launch, timeout_s=60)
 
   workdir, = experiments.glob("*/wid=0-*")
@@ -366,7 +353,7 @@ def get_config():
   config.model_config.latent_config.method = "ste"  # deterministic: comparable to one device
   config.train_data_config.update(patchsize=64, seed=1)
   config.val_data_config.max_images = 1
-  config.train_eval_config.update(num_steps=4, log_metrics_every_steps=1,
+  config.train_eval_config.update(num_steps=12, log_metrics_every_steps=1,
                                   checkpoint_every_steps=1000, eval_every_steps=1000)
   return config
 
@@ -380,12 +367,35 @@ def get_cfg_str(config):
 """
 
 
+def wait_for_requeued_task(cluster, job_id, job_dir):
+  """Waits until task 0 of `job_id`, signalled to requeue, finished (left a done/ file)."""
+  def finished():
+    # Slurm holds a requeued job for 2 minutes (BeginTime); the tests do not wait for that.
+    queue = cluster.client("squeue", "-h", "-j", job_id, "-o", "%i %r").stdout
+    if "BeginTime" in queue:
+      cluster.client("scontrol", "update", f"JobId={job_id}_0", "StartTime=now")
+    return not queue.strip() and (job_dir / "done" / "0").exists()
+
+  try:
+    cluster.wait_until(finished, 600, "the requeued task to finish")
+  except ClusterError as e:
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+
+
+def logged_train_steps(metrics_path):
+  if not metrics_path.exists():
+    return []
+  return [json.loads(line)["step"] for line in metrics_path.read_text().splitlines()
+          if line.endswith("}") and "train/loss" in line]
+
+
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_multi_worker_training_on_two_tasks(slurm_cluster, tmp_path):
   """One run on 2 Slurm tasks with MultiWorkerMirroredStrategy (as `--nodes 2` on 2 nodes; here
-  2 tasks of the one test node): one checkpoint and one log of each step, written by the chief,
-  and the weights of 4 steps on one device from the same start."""
+  2 tasks of the one test node), signalled mid-run: both workers stop at the same step, the
+  task is requeued and resumes; one checkpoint and one log of each step, written by the chief,
+  and the weights of 12 steps on one device from the same start."""
   import numpy as np
   import tensorflow as tf
 
@@ -403,26 +413,44 @@ def test_multi_worker_training_on_two_tasks(slurm_cluster, tmp_path):
       "--args", f"--experiments_dir {experiments} --warm_start {start_prefix}",
       "--sargs", "--nodes=1 --ntasks-per-node=2",  # the test cluster has one node
       "--cpus_per_task", "1", "--mem", "1G", env=launcher_env(jobs, slurm_cluster.env))
-  job_id, job_dir = wait_for_success(slurm_cluster, jobs, launch, timeout_s=600)
+  assert launch.returncode == 0, launch.stderr
+  job_id, job_dir, _ = submitted(jobs)
+  def steps_logged():
+    paths = list(experiments.glob("mshyper-multi-*/wid=0-multi/metrics.jsonl"))
+    return logged_train_steps(paths[0]) if paths else []
+
+  try:
+    slurm_cluster.wait_until(lambda: max(steps_logged(), default=0) >= 3, 600,
+                             "3 logged training steps")
+  except ClusterError as e:
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  signalled = slurm_cluster.client("scancel", "--signal=USR1", f"{job_id}_0")
+  assert signalled.returncode == 0, signalled.stderr
+  wait_for_requeued_task(slurm_cluster, job_id, job_dir)
+  wait_for_success(slurm_cluster, jobs, launch, timeout_s=60)
   log = (job_dir / "logs" / f"{job_id}_0.out").read_text()
   # MultiWorkerMirroredStrategy is a CollectiveAllReduceStrategy in TF 2.14.
-  assert log.count("Strategy CollectiveAllReduceStrategy with 2 replica(s)") == 2, log[-3000:]
+  assert log.count("Strategy CollectiveAllReduceStrategy with 2 replica(s)") == 4, log[-3000:]
+  saved = re.findall(r"SIGUSR1 received: checkpoint saved at step (\d+)", log)
+  assert len(saved) == 2 and saved[0] == saved[1], saved  # both workers, at the same step
+  assert re.search(rf"Resumed from .*ckpt-{saved[0]} at step {saved[0]}", log)
 
-  workdir, = experiments.glob("*/wid=0-multi")
-  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == [
-      "checkpoint", "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+  workdir, = experiments.glob("mshyper-multi-*/wid=0-multi")
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == sorted([
+      "checkpoint", f"ckpt-{saved[0]}.data-00000-of-00001", f"ckpt-{saved[0]}.index",
+      "ckpt-12.data-00000-of-00001", "ckpt-12.index"])
   assert not list(workdir.glob(".worker-*")), "the other worker's checkpoint copies stay"
-  steps = [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text()
-           .splitlines() if "train/loss" in line]
-  assert steps == [1, 2, 3, 4], steps
+  steps = steps_logged()
+  assert steps == list(range(1, 13)), steps
 
   trained = experiment.build_model(Model, config.model_config)
-  train_lib.restore(trained, str(workdir / "checkpoints" / "ckpt-4"), weights_only=True)
+  train_lib.restore(trained, str(workdir / "checkpoints" / "ckpt-12"), weights_only=True)
   single = experiment.build_model(Model, config.model_config)
   train_input = data_lib.TrainInput(config.train_data_config.dataset, 64, 4, seed=1)
-  assert train_lib.train(single, str(tmp_path / "single"), train_input, 4,
+  assert train_lib.train(single, str(tmp_path / "single"), train_input, 12,
                          warm_start=start_prefix, checkpoint_every=1000, eval_every=1000) == 0
   difference = max(float(np.max(np.abs(a.numpy() - b.numpy())))
                    for a, b in zip(single.trainable_variables, trained.trainable_variables))
-  print(f"multi-worker vs one device after 4 steps: max |weight difference| {difference:.3g}")
+  print(f"multi-worker (signalled at step {saved[0]}, requeued) vs one device after 12 steps: "
+        f"max |weight difference| {difference:.3g}")
   assert difference < 1e-5
