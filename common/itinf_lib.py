@@ -80,8 +80,8 @@ def resolve_warm_start(spec, wid):
   if not spec:
     raise ValueError("itinf_config.warm_start is not set: give the training experiment dir "
                      "(run wid=itinf_config.warm_start_wid in it; get_hyper() sweeps the wid), "
-                     "a training workdir or a checkpoint prefix, e.g. "
-                     "--config.itinf_config.warm_start=experiments/mshyper-quickstart-<hash> --hid 1.")
+                     "a training workdir or a checkpoint prefix, e.g. --config.itinf_config."
+                     "warm_start=experiments/mshyper-quickstart-<hash> --hid 1.")
   prefix = train_lib.resolve_checkpoint(spec, wid)
   checkpoints = os.path.dirname(os.path.abspath(prefix))
   if os.path.basename(checkpoints) != train_lib.CHECKPOINT_SUBDIR:

@@ -131,7 +131,7 @@ def train(model, workdir, train_input, num_steps, val_dataset=None, log_every=10
   """
   strategy = strategy or tf.distribute.get_strategy()
   logging.info(describe_devices(strategy))
-  worker_index, num_workers = distribute.worker(strategy)
+  worker_index, _ = distribute.worker(strategy)
   chief = worker_index == 0
   # Every worker takes part in saving (it may need collectives); only the chief's copy stays.
   save_dir = (checkpoint_dir(workdir) if chief else
