@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import config_utils, experiment, train_lib
+from common import config_utils, experiment, preemption, train_lib
 from common.metric_writer import MetricWriter
 from common.data_lib import train_dataset
 from mshyper.models import Model
@@ -212,3 +212,18 @@ def test_two_replica_step_equals_one_device_step():
     assert record["weights"] < 1e-6, record
     assert record["moments"] < 1e-5 * record["moment_scale"], record
     assert record["loss"] < 1e-4, record
+
+
+def test_stop_request_records_signals_and_restores_handlers():
+  before = signal.getsignal(signal.SIGUSR1)
+  with preemption.StopRequest() as stop:
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.requested and not stop.requeue and stop.exit_code() == 128 + signal.SIGTERM
+    os.kill(os.getpid(), signal.SIGUSR1)  # Slurm's warning wins: requeue
+    assert stop.requeue and stop.exit_code() == preemption.EXIT_REQUEUE
+  with pytest.raises(KeyboardInterrupt):
+    with preemption.StopRequest() as stop:
+      os.kill(os.getpid(), signal.SIGINT)
+      assert stop.exit_code() == 128 + signal.SIGINT
+      os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C does not wait for the save
+  assert signal.getsignal(signal.SIGUSR1) is before
