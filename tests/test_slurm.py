@@ -343,6 +343,20 @@ def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_pat
   resume = run_launcher("launch.py", "--resume", str(job_dir), env=env)
   assert resume.returncode == 0 and "nothing to resubmit" in resume.stdout, resume.stderr
 
+  # --resume resubmits the tasks without a done/ file; the run continues (here: is complete).
+  (job_dir / "done" / "0").unlink()
+  resume = run_launcher("launch.py", "--resume", str(job_dir), env=env)
+  assert resume.returncode == 0, resume.stderr
+  assert "Resubmitted 1 unfinished of 1 tasks (0)" in resume.stdout, resume.stdout
+  resubmitted = json.loads((job_dir / "launch.json").read_text())["resubmissions"][0]["job_id"]
+  try:
+    records = slurm_cluster.wait_for_array(resubmitted, 1, 300)
+  except ClusterError as e:
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  assert (records[0]["JobState"], records[0]["ExitCode"]) == ("COMPLETED", "0:0"), records
+  assert (job_dir / "done" / "0").exists()
+  assert "Already trained for 120 >= 120 steps" in (workdir / "train.log").read_text()
+
 
 MULTI_WORKER_CONFIG = """\
 from common import config_defaults, config_utils
