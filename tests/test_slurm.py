@@ -383,17 +383,20 @@ def get_cfg_str(config):
 
 def wait_for_requeued_task(cluster, job_id, job_dir):
   """Waits until task 0 of `job_id`, signalled to requeue, finished (left a done/ file)."""
+  queue = []
+
   def finished():
     # Slurm holds a requeued job for 2 minutes (BeginTime); the tests do not wait for that.
-    queue = cluster.client("squeue", "-h", "-j", job_id, "-o", "%i %r").stdout
-    if "BeginTime" in queue:
+    queue[:] = [cluster.client("squeue", "-h", "-j", job_id, "-o", "%i %T %r").stdout]
+    if "PENDING" in queue[0]:
       cluster.client("scontrol", "update", f"JobId={job_id}_0", "StartTime=now")
-    return not queue.strip() and (job_dir / "done" / "0").exists()
+    return not queue[0].strip() and (job_dir / "done" / "0").exists()
 
   try:
     cluster.wait_until(finished, 600, "the requeued task to finish")
   except ClusterError as e:
-    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+    pytest.fail(f"{e}\nQueue (job, state, reason): {queue}\n{task_logs(job_dir)}",
+                pytrace=False)
 
 
 def logged_train_steps(metrics_path):
