@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast data clean
+.PHONY: setup demo test test-fast data gpu-check clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ test-fast: setup
 
 data: setup
 	$(PY) -m common.build_data
+
+# On a GPU machine with `tensorflow[and-cuda]==2.14.1` installed (README, GPU readiness).
+gpu-check: setup
+	$(PY) -m benchmarks.gpu_check
 
 clean:
 	rm -rf $(VENV) .pytest_cache

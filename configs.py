@@ -21,6 +21,8 @@ EXPERIMENTS_DIR = _dir_from_env("NTC_EXPERIMENTS_DIR", "experiments")
 RESULTS_DIR = _dir_from_env("NTC_RESULTS_DIR", "results")
 SLURM_JOBS_DIR = _dir_from_env("NTC_SLURM_JOBS_DIR", "slurm_jobs")
 DATA_DIR = _dir_from_env("NTC_DATA_DIR", "data")
+# Derived data that is cheap to rebuild (e.g. checked training-file headers).
+CACHE_DIR = _dir_from_env("NTC_CACHE_DIR", ".cache")
 
 DATASETS = {
     # Real photos shipped inside installed wheels; written on first use, no download.

@@ -3,6 +3,11 @@
   python launch.py --main mshyper.train --config mshyper/configs/two_layer_syn.py \
       [--args "--config.train_eval_config.num_steps=100000"] [--sargs "--qos=long"] \
       [--gres gpu:1 --time 2-00:00:00 ...] [--dry_run] [--local]
+  python launch.py --resume slurm_jobs/<job id>     # resubmit the unfinished tasks
+
+Tasks checkpoint and requeue themselves before the time limit (see slurm_template.py), and
+resubmitting the same command continues the same runs: their experiment id (--xid, default
+<family>-<config name>-<hash of the effective config>) does not depend on the Slurm job.
 
 Each task runs `python -m MAIN --config SNAPSHOT --hid $SLURM_ARRAY_TASK_ID ARGS`, where SNAPSHOT
 is a copy of the config taken now, so editing the config cannot change queued tasks. Works for
@@ -20,7 +25,15 @@ from common import config_utils
 flags.DEFINE_string("main", None, "Module each task runs with python -m, e.g. mshyper.train.")
 flags.DEFINE_string("config", None,
                     "Config file with get_config(), get_hyper() and get_cfg_str(config).")
-flags.mark_flags_as_required(["main", "config"])
+flags.DEFINE_integer("gpus_per_node", None, "GPUs of one node for each task (--gres=gpu:G); "
+                     "G > 1 trains with MirroredStrategy over them "
+                     "(train_eval_config.distribution=mirrored), the global batch unchanged.",
+                     lower_bound=1)
+flags.DEFINE_integer("nodes", 1, "Nodes per task: N > 1 trains each run on N nodes with "
+                     "MultiWorkerMirroredStrategy (train_eval_config.distribution=multi_worker), "
+                     "one process per node using its --gpus_per_node GPUs.", lower_bound=1)
+flags.DEFINE_string("resume", None, "A job dir (or its slurm_jobs/<job id> link) to resubmit "
+                    "the unfinished tasks of, instead of launching --main/--config.")
 
 FLAGS = flags.FLAGS
 
@@ -49,9 +62,28 @@ def load_sweep(config_path: Path) -> list[dict]:
   return sweep
 
 
+def distribution_args() -> list[str]:
+  """The task's train_eval_config.distribution for --nodes/--gpus_per_node (none: the config's)."""
+  if FLAGS.nodes > 1:
+    return ["--config.train_eval_config.distribution=multi_worker"]
+  if (FLAGS.gpus_per_node or 1) > 1:
+    return ["--config.train_eval_config.distribution=mirrored"]
+  return []
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments {argv[1:]}; task arguments go in --args.")
+  if FLAGS.resume:
+    try:
+      slurm_template.resume(Path(FLAGS.resume).resolve())
+    except ValueError as e:
+      raise app.UsageError(str(e)) from e
+    return
+  if not FLAGS.main or not FLAGS.config:
+    raise app.UsageError("--main and --config are required (or --resume JOBDIR).")
+  if FLAGS.gpus_per_node and FLAGS.gres:
+    raise app.UsageError("Give --gpus_per_node or --gres, not both.")
   config_path = Path(FLAGS.config)
   sweep = load_sweep(config_path)
   job_name = FLAGS.job_name or slurm_template.default_job_name(FLAGS.main, config_path.stem)
@@ -62,11 +94,14 @@ def main(argv):
       main=FLAGS.main,
       job_name=job_name,
       description=f"{FLAGS.main} sweep of {config_path} ({len(sweep)} hypers)",
-      fixed_args=["--config", str(snapshot)],
+      fixed_args=["--config", str(snapshot), *distribution_args()],
       task_flag="--hid",
       num_tasks=len(sweep),
       files={snapshot.name: config_path.read_bytes()},
-      record={"config": str(config_path.resolve()), "sweep": sweep})
+      record={"config": str(config_path.resolve()), "sweep": sweep},
+      requeue=True,
+      gres=f"gpu:{FLAGS.gpus_per_node}" if FLAGS.gpus_per_node else None,
+      nodes=FLAGS.nodes)
 
 
 if __name__ == "__main__":

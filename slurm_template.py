@@ -6,13 +6,19 @@ training and iterative inference, `--workdir W_i` for evaluation. It becomes one
 
 Every launch gets a job dir `configs.SLURM_JOBS_DIR/<timestamp>-<job name>/` holding what queued
 tasks read (config snapshot, workdir list), so later edits cannot change them, plus the script,
-the task logs (`logs/<array job id>_<task>.out`) and `launch.json` (job id, command line, tasks).
+the task logs (`logs/<array job id>_<task>.out`, appended to by requeued runs), `done/<task>`
+for each task that exited 0, and `launch.json` (job id, command line, tasks, resubmissions).
 After submission a symlink `configs.SLURM_JOBS_DIR/<job id>` points to it.
 
-Tasks inherit the submitting shell's environment (`--export=ALL`), so SLURM_ARRAY_JOB_ID (the id
-the training code names its experiment dir after) and SLURM_ARRAY_TASK_ID reach the Python
-process. Nothing site-specific is built in: resources come from the flags below, whose defaults
-come from NTC_SLURM_* environment variables.
+Time limits and preemption: training and itinf tasks get `--requeue` and `--signal=USR1@S`
+(--signal_before_limit); on that signal they checkpoint and exit with preemption.EXIT_REQUEUE,
+and the script requeues the task, which resumes. `launch.py --resume JOBDIR` resubmits the
+tasks without a `done/` file. Run dirs do not depend on the job id, so a requeued or
+resubmitted task continues its run.
+
+Tasks inherit the submitting shell's environment (`--export=ALL`), so SLURM_ARRAY_TASK_ID
+reaches the Python process. Nothing site-specific is built in: resources come from the flags
+below, whose defaults come from NTC_SLURM_* environment variables.
 """
 import datetime
 import json
@@ -29,6 +35,7 @@ from absl import flags
 from absl import logging
 
 import configs
+from common import preemption
 
 
 def _env(name: str, default: Optional[str] = None) -> Optional[str]:
@@ -54,6 +61,10 @@ flags.DEFINE_string("setup", _env("SETUP", ""),
                     "source .venv/bin/activate' [NTC_SLURM_SETUP].")
 flags.DEFINE_string("python", _env("PYTHON", sys.executable),
                     "Python interpreter the tasks run [NTC_SLURM_PYTHON; default: this one].")
+flags.DEFINE_integer("signal_before_limit", _env("SIGNAL_BEFORE_LIMIT", "300"),
+                     "Seconds before the time limit at which Slurm warns a training task "
+                     "(SIGUSR1), which then checkpoints and requeues itself "
+                     "[NTC_SLURM_SIGNAL_BEFORE_LIMIT].", lower_bound=1)
 
 FLAGS = flags.FLAGS
 
@@ -67,17 +78,33 @@ TEMPLATE = """\
 #SBATCH --output={log_dir}/%A_%a.out
 #SBATCH --chdir={project_dir}
 #SBATCH --export=ALL
-#SBATCH --ntasks=1
+#SBATCH --open-mode=append
+{task_directives}
 #SBATCH --cpus-per-task={cpus_per_task}
 {resource_directives}
 set -eo pipefail
 {setup}
-echo "array job $SLURM_ARRAY_JOB_ID task $SLURM_ARRAY_TASK_ID on $(hostname)"
+echo "array job $SLURM_ARRAY_JOB_ID task $SLURM_ARRAY_TASK_ID (job $SLURM_JOB_ID, start \
+$((${{SLURM_RESTART_COUNT:-0}} + 1))) on $(hostname) at $(date -u +%FT%TZ)"
+status=0
 # Slurm 22.05-23.02 do not pass sbatch's --cpus-per-task on to srun, hence repeated here.
-srun --ntasks=1 --cpus-per-task={cpus_per_task} {command}
+srun --ntasks={nodes} --cpus-per-task={cpus_per_task} {command} || status=$?
+{on_exit}
+"""
+# A task that exits with this status saved its progress after the warning signal: requeue it
+# (same array job and task id; it resumes from its checkpoint).
+REQUEUE_ON_EXIT = """if [ "$status" -eq {exit_requeue} ]; then
+  echo "task saved its progress before the time limit; requeueing job $SLURM_JOB_ID"
+  scontrol requeue "$SLURM_JOB_ID"
+  exit 0
+fi
+"""
+MARK_DONE = """if [ "$status" -eq 0 ]; then touch {done_dir}/"$SLURM_ARRAY_TASK_ID"; fi
+exit "$status"
 """
 
 TASK_INDEX = '"$SLURM_ARRAY_TASK_ID"'
+DONE_SUBDIR = "done"
 
 
 def task_value_from_file(path: Path) -> str:
@@ -86,27 +113,45 @@ def task_value_from_file(path: Path) -> str:
 
 
 def render_script(*, description: str, job_name: str, num_tasks: int, log_dir: Path,
-                  project_dir: Path, command: str, cpus_per_task: int, mem: Optional[str],
-                  time: Optional[str], partition: Optional[str], gres: Optional[str],
-                  setup: str) -> str:
-  """Fills TEMPLATE; `command` is a shell command line that may use SLURM_ARRAY_TASK_ID."""
+                  done_dir: Path, project_dir: Path, command: str, cpus_per_task: int,
+                  mem: Optional[str], time: Optional[str], partition: Optional[str],
+                  gres: Optional[str], setup: str,
+                  requeue_signal_before_s: Optional[int] = None, nodes: int = 1) -> str:
+  """Fills TEMPLATE; `command` is a shell command line that may use SLURM_ARRAY_TASK_ID.
+
+  A task that exits with 0 leaves an empty file `done_dir/<task id>` (what `launch.py
+  --resume` skips). requeue_signal_before_s: Slurm sends SIGUSR1 that many seconds before the
+  time limit, and a task exiting with preemption.EXIT_REQUEUE is requeued. nodes > 1: each
+  array task is one process per node (multi-worker training).
+  """
   if num_tasks < 1:
     raise ValueError(f"An array job needs at least one task, got {num_tasks}.")
-  for what, path in (("log dir", log_dir), ("project dir", project_dir)):
+  for what, path in (("log dir", log_dir), ("done dir", done_dir),
+                     ("project dir", project_dir)):
     if any(c.isspace() for c in str(path)):
       raise ValueError(f"The {what} {str(path)!r} contains whitespace, which #SBATCH lines "
                        "cannot carry; choose another NTC_SLURM_JOBS_DIR or project location.")
   optional = {"mem": mem, "time": time, "partition": partition, "gres": gres}
+  directives = [f"#SBATCH --{k}={v}" for k, v in optional.items() if v]
+  on_exit = MARK_DONE.format(done_dir=done_dir)
+  if requeue_signal_before_s:
+    directives += ["#SBATCH --requeue", f"#SBATCH --signal=USR1@{requeue_signal_before_s}"]
+    on_exit = REQUEUE_ON_EXIT.format(exit_requeue=preemption.EXIT_REQUEUE) + on_exit
+  task_directives = ("#SBATCH --ntasks=1" if nodes == 1 else
+                     f"#SBATCH --nodes={nodes}\n#SBATCH --ntasks-per-node=1")
   return TEMPLATE.format(
+      task_directives=task_directives,
+      nodes=nodes,
       description=description,
       job_name=job_name,
       last_task=num_tasks - 1,
       log_dir=log_dir,
       project_dir=project_dir,
       cpus_per_task=cpus_per_task,
-      resource_directives="\n".join(f"#SBATCH --{k}={v}" for k, v in optional.items() if v),
+      resource_directives="\n".join(directives),
       setup=setup,
-      command=command)
+      command=command,
+      on_exit=on_exit.rstrip())
 
 
 def new_job_dir(job_name: str, create: bool) -> Path:
@@ -138,7 +183,9 @@ def default_job_name(main: str, what: str) -> str:
 def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
                  fixed_args: Sequence[str], task_flag: str, num_tasks: int,
                  task_values: Optional[Sequence[str]] = None, files: Mapping[str, bytes],
-                 record: Mapping[str, Any], local_one_process: bool = False) -> Optional[str]:
+                 record: Mapping[str, Any], local_one_process: bool = False,
+                 requeue: bool = False, gres: Optional[str] = None,
+                 nodes: int = 1) -> Optional[str]:
   """Submits (or runs locally / prints) `python -m main *fixed_args task_flag VALUE *FLAGS.args`.
 
   `job_dir` comes from new_job_dir (created unless --dry_run). VALUE is the task index, or
@@ -147,6 +194,9 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
   `record` is added to launch.json. Returns the Slurm job id (None for --local and --dry_run).
   local_one_process: `main` takes `task_flag` repeatedly, so --local runs all tasks as one
   process (`task_flag V0 task_flag V1 ...`), which pays start-up and shared work once.
+  requeue: `main` saves and exits with preemption.EXIT_REQUEUE on SIGUSR1, so the job asks for
+  that signal before its time limit and requeues such tasks. gres: the generic resources
+  (default: --gres). nodes: processes (one per node) of each task.
   """
   if task_values is not None:
     if len(task_values) != num_tasks:
@@ -178,6 +228,7 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
       job_name=job_name,
       num_tasks=num_tasks,
       log_dir=job_dir / "logs",
+      done_dir=job_dir / DONE_SUBDIR,
       project_dir=project_dir,
       command=" ".join([
           shlex.join(prefix),
@@ -187,8 +238,10 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
       mem=FLAGS.mem,
       time=FLAGS.time,
       partition=FLAGS.partition,
-      gres=FLAGS.gres,
-      setup=FLAGS.setup)
+      gres=gres or FLAGS.gres,
+      setup=FLAGS.setup,
+      requeue_signal_before_s=FLAGS.signal_before_limit if requeue else None,
+      nodes=nodes)
   script_path = job_dir / "job.sbatch"
 
   if FLAGS.dry_run:
@@ -225,17 +278,66 @@ def launch_sweep(*, job_dir: Path, main: str, job_name: str, description: str,
     return None
 
   (job_dir / "logs").mkdir()  # Slurm does not create the --output dir
+  (job_dir / DONE_SUBDIR).mkdir()
   job_id = _sbatch(script_path, sbatch_args, job_dir)
   launch_info["job_id"] = job_id
   write_info()
+  link = _link_job_id(job_dir, job_id)
+  print(f"Submitted array job {job_id} ({num_tasks} tasks of {main}); "
+        f"job dir {link} -> {job_dir.name}, logs {job_dir / 'logs'}/{job_id}_<task>.out")
+  return job_id
+
+
+def resume(job_dir: Path) -> Optional[str]:
+  """Resubmits the tasks of a launched job dir that have not finished; returns the new job id.
+
+  Finished = exited 0 (a file in `done/`). Refused while a job of this dir is still queued or
+  running, which would run a task twice at once. The runs themselves continue from their
+  checkpoints (their run dirs do not depend on the job id).
+  """
+  info_path = job_dir / "launch.json"
+  if not info_path.is_file():
+    raise ValueError(f"{job_dir} is not a job dir (no launch.json).")
+  info = json.loads(info_path.read_text())
+  if info.get("mode") != "slurm" or not info.get("job_id"):
+    raise ValueError(f"{job_dir} was not submitted to Slurm (mode {info.get('mode')!r}).")
+  done = {int(p.name) for p in (job_dir / DONE_SUBDIR).iterdir() if p.name.isdigit()}
+  todo = [t["task"] for t in info["tasks"] if t["task"] not in done]
+  if not todo:
+    print(f"All {len(info['tasks'])} tasks of {job_dir} finished; nothing to resubmit.")
+    return None
+  job_ids = [info["job_id"], *(r["job_id"] for r in info.get("resubmissions", []))]
+  active = [j for j in job_ids if _queued(j)]
+  if active:
+    raise RuntimeError(f"Job(s) {', '.join(active)} of {job_dir} are still queued or running; "
+                       "wait for them (or scancel them) before resuming.")
+  array = ",".join(str(t) for t in todo)
+  sbatch_args = [*info["sbatch_args"], *shlex.split(FLAGS.sargs), f"--array={array}"]
+  job_id = _sbatch(Path(info["script"]), sbatch_args, job_dir)
+  info.setdefault("resubmissions", []).append(dict(
+      job_id=job_id, tasks=todo, sbatch_args=sbatch_args,
+      submitted_at=datetime.datetime.now().isoformat(timespec="seconds")))
+  info_path.write_text(json.dumps(info, indent=2, default=repr) + "\n")
+  link = _link_job_id(job_dir, job_id)
+  print(f"Resubmitted {len(todo)} unfinished of {len(info['tasks'])} tasks ({array}) as array "
+        f"job {job_id}; job dir {link} -> {job_dir.name}")
+  return job_id
+
+
+def _queued(job_id: str) -> bool:
+  """Whether Slurm still has a pending or running task of `job_id` (unknown ids: no)."""
+  proc = subprocess.run(["squeue", "-h", "-o", "%i", "-j", job_id], capture_output=True,
+                        text=True)
+  return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+def _link_job_id(job_dir: Path, job_id: str) -> Path:
   link = job_dir.parent / job_id
   tmp_link = job_dir.parent / f".{job_id}.tmp"
   tmp_link.unlink(missing_ok=True)
   tmp_link.symlink_to(job_dir.name)
   os.replace(tmp_link, link)  # a job id reused by a reinstalled cluster points to the newer job
-  print(f"Submitted array job {job_id} ({num_tasks} tasks of {main}); "
-        f"job dir {link} -> {job_dir.name}, logs {job_dir / 'logs'}/{job_id}_<task>.out")
-  return job_id
+  return link
 
 
 def _sbatch(script_path: Path, sbatch_args: Sequence[str], job_dir: Path) -> str:

@@ -1,8 +1,10 @@
-"""Training throughput of a config on this machine: steps/s (median of timed steps after warm-up
-steps) and peak resident memory, on real photo crops.
+"""Training throughput of a config on this machine: steps/s of the compiled training step
+(train_lib.make_train_step, what training runs), plain and with XLA (`jit_compile`), timed
+round-robin in one run so that load on a shared machine hits both alike; medians after
+untimed warm-up steps (tracing, compiling), their ratio, and peak resident memory.
 
-  python -m benchmarks.train_speed --config mshyper/configs/two_layer_syn.py --batchsize 8 \
-      --patchsize 256 --steps 5
+  python -m benchmarks.train_speed --config mshyper/configs/two_layer_syn.py --batchsize 8 \\
+      --patchsize 256 --steps 5 [--variants plain,xla] [--out result.json]
 """
 import argparse
 import json
@@ -11,11 +13,54 @@ import resource
 import statistics
 import time
 
-from common import config_utils, data_lib, experiment
+import tensorflow as tf
+
+from common import config_utils, data_lib, experiment, train_lib
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
 
 MODELS = {"factorized": FactorizedModel, "mshyper": HyperModel}
+VARIANTS = {"plain": False, "xla": True}  # name -> jit_compile
+
+
+def model_class(config_path):
+  package = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(config_path))))
+  if package not in MODELS:
+    raise SystemExit(f"{config_path} is not under factorized/configs or mshyper/configs.")
+  return MODELS[package]
+
+
+def measure(config_path, batchsize=None, patchsize=None, steps=10, warmup=2,
+            variants=("plain",), dataset="embedded_train"):
+  """The benchmark's result dict (see the module docstring)."""
+  config = config_utils.load_config_module(config_path).get_config()
+  data = config.train_data_config
+  batchsize, patchsize = batchsize or data.batchsize, patchsize or data.patchsize
+  strategy = tf.distribute.get_strategy()
+  batches = iter(data_lib.train_dataset(dataset, patchsize, batchsize, seed=0))
+  step_fns = {}
+  for name in variants:
+    model = experiment.build_model(model_class(config_path), config.model_config)
+    step_fns[name] = train_lib.make_train_step(model, strategy, jit_compile=VARIANTS[name])
+  seconds = {name: [] for name in variants}
+  for i in range(warmup + steps):
+    batch = next(batches)
+    for name, step in step_fns.items():
+      start = time.perf_counter()
+      step(batch)["loss"].numpy()
+      if i >= warmup:
+        seconds[name].append(time.perf_counter() - start)
+  result = dict(config=config_path, batchsize=batchsize, patchsize=patchsize, timed_steps=steps,
+                devices=[d.name for d in tf.config.list_logical_devices()])
+  for name in variants:
+    median = statistics.median(seconds[name])
+    result[name] = dict(median_step_s=median, min_step_s=min(seconds[name]),
+                        steps_per_s=1 / median)
+  if "plain" in variants and "xla" in variants:
+    result["xla_over_plain_step_time"] = (result["xla"]["median_step_s"] /
+                                          result["plain"]["median_step_s"])
+  result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  return result
 
 
 def main():
@@ -24,33 +69,19 @@ def main():
   parser.add_argument("--config", required=True)
   parser.add_argument("--batchsize", type=int, default=None, help="default: the config's")
   parser.add_argument("--patchsize", type=int, default=None, help="default: the config's")
-  parser.add_argument("--steps", type=int, default=10, help="timed steps")
-  parser.add_argument("--warmup", type=int, default=2, help="untimed steps (tracing)")
+  parser.add_argument("--steps", type=int, default=10, help="timed steps per variant")
+  parser.add_argument("--warmup", type=int, default=2, help="untimed steps (tracing, XLA)")
+  parser.add_argument("--variants", default="plain",
+                      help=f"comma-separated, of {sorted(VARIANTS)}")
   parser.add_argument("--dataset", default="embedded_train")
   parser.add_argument("--out", help="also write the result as JSON here")
   args = parser.parse_args()
-
-  config = config_utils.load_config_module(args.config).get_config()
-  data = config.train_data_config
-  batchsize, patchsize = args.batchsize or data.batchsize, args.patchsize or data.patchsize
-  package = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(args.config))))
-  if package not in MODELS:
-    raise SystemExit(f"{args.config} is not under factorized/configs or mshyper/configs.")
-  model_cls = MODELS[package]
-  model = experiment.build_model(model_cls, config.model_config)
-  batches = iter(data_lib.train_dataset(args.dataset, patchsize, batchsize, seed=0))
-  for _ in range(args.warmup):
-    model.train_step(next(batches))["loss"].numpy()
-  seconds = []
-  for _ in range(args.steps):
-    batch = next(batches)
-    start = time.perf_counter()
-    model.train_step(batch)["loss"].numpy()
-    seconds.append(time.perf_counter() - start)
-  result = dict(config=args.config, batchsize=batchsize, patchsize=patchsize,
-                timed_steps=args.steps, median_step_s=statistics.median(seconds),
-                steps_per_s=1 / statistics.median(seconds),
-                peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+  variants = args.variants.split(",")
+  unknown = sorted(set(variants) - set(VARIANTS))
+  if unknown:
+    parser.error(f"unknown variants {unknown}; valid: {sorted(VARIANTS)}")
+  result = measure(args.config, args.batchsize, args.patchsize, args.steps, args.warmup,
+                   variants, args.dataset)
   print(json.dumps(result, indent=2))
   if args.out:
     with open(args.out, "w") as f:

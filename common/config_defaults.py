@@ -17,15 +17,19 @@ def make_config(analysis, synthesis, num_steps=1_800_000, rd_lambda=0.08, latent
                 learning_rate=1e-4, extra_transforms=None):
   num_steps = ml_collections.FieldReference(num_steps)
   config = ml_collections.ConfigDict()
+  # batchsize is the global batch (split over the replicas of a distributed run);
+  # max_bad_share: training stops once more than this share of the files cannot be decoded;
+  # seed (file order and crops) None: derived from the run dir, the same after a resume.
   config.train_data_config = dict(dataset=train_dataset, batchsize=batchsize,
-                                  patchsize=patchsize, random_flip=False)
+                                  patchsize=patchsize, random_flip=False, max_bad_share=0.01,
+                                  seed=ml_collections.FieldReference(None, field_type=int))
   # patchsize None = full images (any size); max_images 0 = all.
   config.val_data_config = dict(dataset=val_dataset, patchsize=ml_collections.FieldReference(
       None, field_type=int), max_images=0)
   config.train_eval_config = dict(num_steps=num_steps, log_metrics_every_steps=log_every,
                                   checkpoint_every_steps=checkpoint_every,
                                   eval_every_steps=eval_every, max_checkpoints_to_keep=3,
-                                  warm_start="")
+                                  warm_start="", distribution="one_device", jit_compile=False)
   config.model_config = dict(
       scheduled_num_steps=num_steps, rd_lambda=rd_lambda, offset_heuristic=offset_heuristic,
       optimizer_config=dict(learning_rate=learning_rate, reduce_lr_after=0.8,

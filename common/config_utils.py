@@ -75,13 +75,35 @@ def cfg_str(entries):
   return "-".join(f"{k}={fmt(v)}" for k, v in entries)
 
 
-def experiment_id(config_path, model_package):
-  """Slurm's job id when run by Slurm; otherwise 'local-<model package>-<config name>' so
-  reruns resume (and equally named configs of different model families stay apart)."""
-  for variable in ("SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID"):
-    if os.environ.get(variable):
-      return os.environ[variable]
-  return f"local-{model_package}-{os.path.splitext(os.path.basename(config_path))[0]}"
+def experiment_id(family, config_path, sweep_config, hypers):
+  """'<family>-<config name>-<hash>': the default name of a sweep's experiment dir.
+
+  The hash covers the sweep's effective base config (get_config() + command-line overrides)
+  and its get_hyper() list, so the same command, rerun or resubmitted after a time limit,
+  continues the same runs, while another model family, config or setting gets its own dir.
+  """
+  text = json.dumps(dict(family=family, config=sweep_config.to_dict(), hypers=list(hypers)),
+                    sort_keys=True, default=str)
+  digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+  return f"{family}-{os.path.splitext(os.path.basename(config_path))[0]}-{digest}"
+
+
+def config_differences(old, new, prefix=""):
+  """Dotted keys whose values differ between two config dicts, as 'key: old -> new' lines.
+
+  Keys missing from `old` are not listed: they were added to the code after `old` was written
+  (the runs that wrote it used the behaviour those keys now default to).
+  """
+  lines = []
+  for key in sorted(new):
+    if key not in old:
+      continue
+    if isinstance(old[key], dict) and isinstance(new[key], dict):
+      lines += config_differences(old[key], new[key], f"{prefix}{key}.")
+    elif old[key] != new[key]:
+      lines.append(f"{prefix}{key}: {old[key]!r} -> {new[key]!r}")
+  lines += [f"{prefix}{key}: {old[key]!r} -> (absent)" for key in sorted(set(old) - set(new))]
+  return lines
 
 
 def timestamp():

@@ -29,9 +29,9 @@ def define_flags(workdir_help="Run directory (default: derived from experiments_
                                   lock_config=True)
   flags.DEFINE_integer("hid", None, "Index of the sweep element of get_hyper() to run.")
   flags.DEFINE_string("experiments_dir", configs.EXPERIMENTS_DIR, "Root of all runs.")
-  flags.DEFINE_string("xid", None, "Experiment id (default: Slurm job id, else "
-                      "'local-<model package>-<config name>' so that rerunning a command "
-                      "resumes it).")
+  flags.DEFINE_string("xid", None, "Experiment id (default: '<model family>-<config name>-"
+                      "<hash of the effective config and sweep>', so that rerunning or "
+                      "resubmitting the same command resumes its runs).")
   flags.DEFINE_string("workdir", None, workdir_help)
   flags.mark_flag_as_required("config")
 
@@ -92,10 +92,21 @@ def check_train_config(config):
       raise ValueError(f"config.{key} must be a positive integer, got {value!r}.")
 
 
-def run_workdir(config, module, config_path, model_package):
+def run_workdir(config, module, config_path, family):
+  """The run dir: --workdir, else EXPERIMENTS/<xid>/wid=<hid>-<run name>.
+
+  `family` (the model package, e.g. 'mshyper') is part of the default xid, so two families
+  trained from configs of the same name never share an experiment dir.
+  """
   if FLAGS.workdir:
     return os.path.abspath(FLAGS.workdir)
-  xid = FLAGS.xid or config_utils.experiment_id(config_path, model_package)
+  xid = FLAGS.xid
+  if not xid:
+    # The sweep's base config: get_config() + command-line overrides, without the sweep element.
+    sweep_config = config_utils.apply_overrides(
+        module.get_config(), config_flags.get_override_values(FLAGS["config"]),
+        source="command line")
+    xid = config_utils.experiment_id(family, config_path, sweep_config, module.get_hyper())
   wid = "none" if FLAGS.hid is None else FLAGS.hid
   return os.path.join(os.path.abspath(FLAGS.experiments_dir), xid,
                       f"wid={wid}-{module.get_cfg_str(config)}")
@@ -114,7 +125,17 @@ def prepare_workdir(workdir, config, config_path, model_module):
           f"{workdir} holds a run of another model ({previous.get('model')}, identity "
           f"{previous.get('model_identity')}; this one: {model_module}, {identity}). Use "
           f"another --xid/--workdir, or delete that directory.")
-  _write_text(os.path.join(workdir, "config.json"), config_utils.config_to_json(config))
+  config_json = config_utils.config_to_json(config)
+  config_path_in_run = os.path.join(workdir, "config.json")
+  if os.path.exists(config_path_in_run):
+    with open(config_path_in_run) as f:
+      differences = config_utils.config_differences(json.load(f), json.loads(config_json))
+    if differences:
+      raise ValueError(
+          f"{workdir} holds a run of another config; it differs in (stored -> this one):\n  " +
+          "\n  ".join(differences) + "\nUse another --xid/--workdir to start a new run, or "
+          "--warm_start from this one.")
+  _write_text(config_path_in_run, config_json)
   shutil.copyfile(config_path, os.path.join(workdir, "config_snapshot.py"))
   record = dict(model=model_module, model_identity=identity, hid=FLAGS.hid,
                 config_file=os.path.abspath(config_path), argv=sys.argv)

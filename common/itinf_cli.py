@@ -1,11 +1,12 @@
 """`python -m {factorized,mshyper}.itinf --config C [--hid N] [--config.x.y=v]`."""
 import os
 import shutil
+import sys
 
 from absl import app, flags, logging
 
 import configs
-from common import cli, codec, config_utils, experiment, itinf_lib, run_lock
+from common import cli, codec, config_utils, experiment, itinf_lib, preemption, run_lock
 
 FLAGS = flags.FLAGS
 
@@ -37,7 +38,11 @@ def main(model_cls):
       experiment.log_to_file(os.path.join(workdir, "itinf.log"))
       logging.info("Workdir: %s; warm start: %s at step %d.", workdir, train_workdir, step)
       coder = codec.load_codec(train_workdir, model_cls, step=step,
-                                 offset_heuristic=ic.offset_heuristic)
-      itinf_lib.run(coder, config, workdir, train_workdir, FLAGS.results_dir)
+                               offset_heuristic=ic.offset_heuristic)
+      try:
+        itinf_lib.run(coder, config, workdir, train_workdir, FLAGS.results_dir)
+      except preemption.Stopped as e:
+        logging.warning("%s", e)
+        sys.exit(e.exit_code)
 
   app.run(run, flags_parser=cli.parse_flags)

@@ -14,6 +14,7 @@ import tensorflow as tf
 from absl import logging
 
 from common import data_lib, eval_lib, image_utils, quantization, results, schedule, train_lib
+from common import preemption
 from common.metric_writer import MetricWriter
 
 TAU_KEYS = ("tau_r", "tau_ub", "tau_lb", "tau_t0")
@@ -79,9 +80,8 @@ def resolve_warm_start(spec, wid):
   if not spec:
     raise ValueError("itinf_config.warm_start is not set: give the training experiment dir "
                      "(run wid=itinf_config.warm_start_wid in it; get_hyper() sweeps the wid), "
-                     "a training workdir or a checkpoint prefix, e.g. "
-                     "--config.itinf_config.warm_start=experiments/local-mshyper-quickstart "
-                     "--hid 1.")
+                     "a training workdir or a checkpoint prefix, e.g. --config.itinf_config."
+                     "warm_start=experiments/mshyper-quickstart-<hash> --hid 1.")
   prefix = train_lib.resolve_checkpoint(spec, wid)
   workdir = train_lib.workdir_of_checkpoint(prefix)
   if workdir is None:
@@ -124,13 +124,17 @@ def _clock(seconds):
 
 
 def optimize_image(coder, image, config, image_dir, progress_prefix, steps_after_this_image,
-                   flops_cache):
-  """Amortized vs iteratively inferred coding of one uint8 image; returns its record."""
+                   flops_cache, stop=None):
+  """Amortized vs iteratively inferred coding of one uint8 image; returns its record.
+
+  stop: a preemption.StopRequest; when it is requested, raises preemption.Stopped (the
+  image's optimization is redone from scratch by the next run).
+  """
   model = coder.model
   ic = config.itinf_config
   amortized, amortized_reconstruction, _ = eval_lib.evaluate_image(
       coder, image, ic.timing_repeats, flops_cache)
-  writer = MetricWriter(image_dir)
+  writer = MetricWriter(image_dir, resume_step=-1)  # an interrupted earlier try starts over
   start = time.perf_counter()
   optimization = LatentOptimization(
       model, image_utils.to_model_input(image)[None], coder.latents(image), ic.num_steps,
@@ -141,6 +145,10 @@ def optimize_image(coder, image, config, image_dir, progress_prefix, steps_after
   writer.write_scalars(0, initial, "val")
   first_step_seconds, last_time, last_step = None, time.time(), 0
   for step in range(1, ic.num_steps + 1):
+    if stop is not None and stop.requested:
+      writer.flush()
+      raise preemption.Stopped(f"{progress_prefix}: {stop.signal.name} received at step {step}; "
+                               "finished images are kept.", stop.exit_code())
     start = time.perf_counter()
     metrics = optimization.step()
     loss = float(metrics["loss"])  # Waits for the step to finish.
@@ -207,25 +215,27 @@ def run(coder, config, workdir, train_workdir, results_dir):
                itinf_num_steps=ic.num_steps,
                itinf_learning_rate=config.optimizer_config.learning_rate)
   records, flops_cache, start = [], {}, time.time()
-  for i, example in enumerate(examples):
-    name = example["name"].numpy().decode()
-    image_dir = os.path.join(workdir, "images", name)
-    record_path = os.path.join(image_dir, "record.json")
-    if os.path.exists(record_path):
-      logging.info("[%d/%d] %s: done in an earlier run (%s).", i + 1, len(examples), name,
-                   record_path)
-      records.append(results.read_json(record_path))
-      continue
-    image = image_utils.from_model_output(example["image"][0]).numpy()
-    record = optimize_image(coder, image, config, image_dir, f"[{i + 1}/{len(examples)} {name}]",
-                            (len(examples) - i - 1) * ic.num_steps, flops_cache)
-    record = dict(instance_id=name, **record, **hyper)
-    results.write_json(record_path, record)
-    records.append(record)
-    logging.info("[%d/%d] %s: %.4f bpp, %.2f dB (amortized %.4f bpp, %.2f dB) | %s steps/s | "
-                 "elapsed %s", i + 1, len(examples), name, record["bpp_actual"], record["psnr"],
-                 record["amortized_bpp_actual"], record["amortized_psnr"],
-                 f"{record['itinf_steps_per_sec']:.2f}", _clock(time.time() - start))
+  with preemption.StopRequest() as stop:
+    for i, example in enumerate(examples):
+      name = example["name"].numpy().decode()
+      image_dir = os.path.join(workdir, "images", name)
+      record_path = os.path.join(image_dir, "record.json")
+      if os.path.exists(record_path):
+        logging.info("[%d/%d] %s: done in an earlier run (%s).", i + 1, len(examples), name,
+                     record_path)
+        records.append(results.read_json(record_path))
+        continue
+      image = image_utils.from_model_output(example["image"][0]).numpy()
+      record = optimize_image(coder, image, config, image_dir,
+                              f"[{i + 1}/{len(examples)} {name}]",
+                              (len(examples) - i - 1) * ic.num_steps, flops_cache, stop)
+      record = dict(instance_id=name, **record, **hyper)
+      results.write_json(record_path, record)
+      records.append(record)
+      logging.info("[%d/%d] %s: %.4f bpp, %.2f dB (amortized %.4f bpp, %.2f dB) | %s steps/s | "
+                   "elapsed %s", i + 1, len(examples), name, record["bpp_actual"], record["psnr"],
+                   record["amortized_bpp_actual"], record["amortized_psnr"],
+                   f"{record['itinf_steps_per_sec']:.2f}", _clock(time.time() - start))
   results.write_per_image(per_image_path, records)
   eval_lib.write_aggregate(os.path.dirname(per_image_path), aggregate_path)
   logging.info("Per-image results: %s", per_image_path)

@@ -154,11 +154,18 @@ class NTCModel(tf.Module):
 
   @tf.function
   def train_step(self, x):
+    """One optimizer step on batch x; under tf.distribute, on this replica's share of it.
+
+    The optimizer sums the replicas' gradients, so each replica's loss is divided by their
+    number: the step equals one on the whole batch on one device.
+    """
+    num_replicas = tf.distribute.get_replica_context().num_replicas_in_sync
     with tf.GradientTape() as tape:
       latents = self.infer_latents(self.pad(x))
       loss, metrics, _ = self.rd_terms(x, latents, training=True)
+      replica_loss = loss / num_replicas
     variables = self.trainable_variables
-    gradients = tape.gradient(loss, variables)
+    gradients = tape.gradient(replica_loss, variables)
     self.optimizer.apply_gradients(zip(gradients, variables))
     metrics["learning_rate"] = self.learning_rate(self.global_step)
     return metrics

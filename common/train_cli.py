@@ -1,9 +1,12 @@
 """`python -m {factorized,mshyper}.train --config C [--hid N] [--config.x.y=v]`."""
+import contextlib
+import hashlib
 import os
+import sys
 
 from absl import app, flags, logging
 
-from common import cli, data_lib, experiment, run_lock, train_lib
+from common import cli, data_lib, distribute, experiment, run_lock, train_lib
 
 FLAGS = flags.FLAGS
 
@@ -19,33 +22,48 @@ def main(model_cls):
   def run(argv):
     del argv
     with cli.user_errors(FLAGS.debug):
-      train()
+      exit_code = train()
+    if exit_code:
+      sys.exit(exit_code)
 
   def train():
+    """Trains (or resumes) the run; returns the process exit code (non-zero: stopped early)."""
     config, module, config_path = experiment.resolved_config()
     experiment.check_train_config(config)
     workdir = experiment.run_workdir(config, module, config_path,
                                      model_cls.__module__.split(".")[0])
-    with run_lock.hold(workdir):  # Before anything is written there.
-      experiment.prepare_workdir(workdir, config, config_path, model_cls.__module__)
-      experiment.log_to_file(os.path.join(workdir, "train.log"))
+    tec, data = config.train_eval_config, config.train_data_config
+    # First: a multi-worker strategy must start before TensorFlow runs anything.
+    strategy = distribute.make_strategy(tec.distribution, data.batchsize)
+    chief = distribute.worker(strategy)[0] == 0
+    # The chief writes the run dir and holds its lock (taken before anything is written there);
+    # the other workers of the same run write nothing.
+    with run_lock.hold(workdir) if chief else contextlib.nullcontext():
+      if chief:
+        experiment.prepare_workdir(workdir, config, config_path, model_cls.__module__)
+        experiment.log_to_file(os.path.join(workdir, "train.log"))
       logging.info("Workdir: %s", workdir)
-      model = experiment.build_model(model_cls, config.model_config)
-      tec = config.train_eval_config
+      with strategy.scope():  # variables (and optimizer slots) are created per replica
+        model = experiment.build_model(model_cls, config.model_config)
       warm_start = FLAGS.warm_start or tec.warm_start
       if warm_start:
         warm_start = train_lib.resolve_checkpoint(warm_start, FLAGS.hid)
-      data = config.train_data_config
-      train_ds = data_lib.train_dataset(data.dataset, data.patchsize, data.batchsize,
-                                        random_flip=data.random_flip)
+      # Every worker of a run, and every restart of it, reads files in the same order.
+      seed = data.seed if data.seed is not None else int(
+          hashlib.sha256(workdir.encode()).hexdigest()[:12], 16)
+      train_input = data_lib.TrainInput(data.dataset, data.patchsize, data.batchsize, seed=seed,
+                                        random_flip=data.random_flip,
+                                        max_bad_share=data.max_bad_share)
       val = config.val_data_config
       val_ds = data_lib.eval_dataset(val.dataset, center_crop=val.patchsize)
-      train_lib.train(model, workdir, train_ds, tec.num_steps, val_dataset=val_ds,
-                      log_every=tec.log_metrics_every_steps,
-                      checkpoint_every=tec.checkpoint_every_steps,
-                      eval_every=tec.eval_every_steps,
-                      max_checkpoints_to_keep=tec.max_checkpoints_to_keep,
-                      warm_start=warm_start, max_eval_images=val.max_images or None)
-      logging.info("Done: %s", workdir)
+      exit_code = train_lib.train(
+          model, workdir, train_input, tec.num_steps, val_dataset=val_ds,
+          log_every=tec.log_metrics_every_steps, checkpoint_every=tec.checkpoint_every_steps,
+          eval_every=tec.eval_every_steps, max_checkpoints_to_keep=tec.max_checkpoints_to_keep,
+          warm_start=warm_start, max_eval_images=val.max_images or None, strategy=strategy,
+          jit_compile=tec.jit_compile)
+      if not exit_code:
+        logging.info("Done: %s", workdir)
+      return exit_code
 
   app.run(run, flags_parser=cli.parse_flags)

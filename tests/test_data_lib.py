@@ -100,6 +100,76 @@ def test_unreadable_training_file_is_named(train_copy):
     data_lib.train_dataset(str(train_copy / "*.png"), 64, 1)
 
 
+def damaged_png(path, source):
+  """`source` (a PNG) with bytes of its pixel data overwritten: the header still reads."""
+  data = bytearray(source.read_bytes())
+  middle = len(data) // 2
+  data[middle:middle + 64] = bytes(64)
+  path.write_bytes(bytes(data))
+  with Image.open(path) as image:
+    assert image.size  # the header check passes; only decoding fails
+  return path
+
+
+@pytest.mark.parametrize("decoded_cache_mib", [0, 1024])  # decoded per crop / once
+def test_undecodable_training_file_is_skipped_and_named(train_copy, caplog, decoded_cache_mib):
+  bad = damaged_png(train_copy / "zz_damaged.png", train_copy / "rocket.png")
+  train_input = data_lib.TrainInput(str(train_copy / "*.png"), 64, 2, seed=3,
+                                    max_bad_share=0.2, decoded_cache_mib=decoded_cache_mib)
+  assert train_input.cached == bool(decoded_cache_mib)
+  with caplog.at_level("WARNING"):
+    for batch in train_input.dataset().take(5):  # two epochs of 5 files
+      assert batch["image"].shape == (2, 64, 64, 3)
+      train_input.check(batch["position"])
+  assert train_input.skipped == [str(bad)]
+  assert f"Skipping {bad}: its image data cannot be decoded" in caplog.text
+  # A resumed run continues the file order where it stopped.
+  first, = train_input.dataset().skip(2).take(1)
+  resumed, = train_input.dataset(start_position=int(first["position"][0])).take(1)
+  np.testing.assert_array_equal(resumed["position"], first["position"])
+  np.testing.assert_array_equal(resumed["image"], first["image"])
+
+  strict = data_lib.TrainInput(str(train_copy / "*.png"), 64, 5, seed=3, max_bad_share=0.1,
+                               decoded_cache_mib=decoded_cache_mib)
+  with pytest.raises(data_lib.TooManyBadImagesError,
+                     match=f"1 of 5 training files cannot be decoded.*{bad}"):
+    for batch in strict.dataset().take(3):
+      strict.check(batch["position"])
+
+
+def test_decoded_cache_gives_the_same_crops_within_its_budget(photo_dirs):
+  pattern = os.path.join(photo_dirs["train"], "*.png")  # 4 photos, 2.8 MiB decoded
+  cached = data_lib.TrainInput(pattern, 64, 4, seed=7, random_flip=True, decoded_cache_mib=3)
+  uncached = data_lib.TrainInput(pattern, 64, 4, seed=7, random_flip=True, decoded_cache_mib=2)
+  assert cached.cached and not uncached.cached
+  for a, b in zip(cached.dataset().take(3), uncached.dataset().take(3)):
+    np.testing.assert_array_equal(a["position"], b["position"])
+    np.testing.assert_array_equal(a["image"], b["image"])
+
+
+def test_header_check_is_cached_per_file(train_copy, monkeypatch, tmp_path):
+  monkeypatch.setattr(configs, "CACHE_DIR", str(tmp_path / "cache"))
+  pattern = str(train_copy / "*.png")
+  files = data_lib.list_images(pattern)
+  first = data_lib.checked_headers(files, pattern)
+  reads, read_header = [], data_lib._read_header
+  monkeypatch.setattr(data_lib, "_read_header", lambda path: reads.append(path) or
+                      read_header(path))
+  assert data_lib.checked_headers(files, pattern) == first and reads == []
+  os.utime(files[0], ns=(0, 0))  # a changed file is read again, the others not
+  assert data_lib.checked_headers(files, pattern) == first and reads == [files[0]]
+
+
+def test_jpeg_crops_decode_only_the_window(photo_dirs, tmp_path):
+  photo = image_utils.read_image(os.path.join(photo_dirs["train"], "chelsea.png"))
+  Image.fromarray(photo).save(tmp_path / "chelsea.jpg", quality=95)
+  decoded = tf.io.decode_jpeg((tmp_path / "chelsea.jpg").read_bytes()).numpy()
+  (crop,) = next(iter(data_lib.train_dataset(str(tmp_path / "chelsea.jpg"), 32, 1, seed=0)))
+  pixels = image_utils.from_model_output(crop).numpy()
+  tops, lefts = np.nonzero(np.all(decoded[:-31, :-31] == pixels[0, 0], axis=-1))
+  assert any(np.array_equal(decoded[t:t + 32, l:l + 32], pixels) for t, l in zip(tops, lefts))
+
+
 def test_format_tensorflow_cannot_decode_is_named(train_copy):
   Image.new("RGB", (300, 300)).save(train_copy / "scan.tif")
   with pytest.raises(image_utils.ImageError, match="scan.tif is TIFF"):

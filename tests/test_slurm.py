@@ -5,6 +5,7 @@ tasks of 1 CPU each with TensorFlow limited to one thread, so two tasks run at o
 """
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,10 +119,27 @@ def test_launch_dry_run_renders_array_script(tmp_path):
   assert "source .venv/bin/activate" in lines
   assert srun == (f'srun --ntasks=1 --cpus-per-task=3 {sys.executable} -m mshyper.train '
                   f'--config {snapshot} --hid "$SLURM_ARRAY_TASK_ID" --experiments_dir /x/exp '
-                  '--config.train_eval_config.num_steps=3')
+                  '--config.train_eval_config.num_steps=3 || status=$?')
+  # Warned 300 s before the time limit, a training task checkpoints and exits 75: requeued.
+  for directive in ("--requeue", "--signal=USR1@300", "--open-mode=append"):
+    assert f"#SBATCH {directive}" in lines, directive
+  assert 'if [ "$status" -eq 75 ]; then' in lines
+  assert '  scontrol requeue "$SLURM_JOB_ID"' in lines
+  assert f'if [ "$status" -eq 0 ]; then touch {job_dir}/done/"$SLURM_ARRAY_TASK_ID"; fi' in lines
   assert lines[0] == f"# sbatch --parsable --qos=long {job_dir}/job.sbatch"
   assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
   assert not (tmp_path / "jobs").exists(), "a dry run must not write anything"
+
+
+def test_launch_gpus_per_node_trains_mirrored(tmp_path):
+  config = write_sweep_config(tmp_path / "sweep.py", [0.04])
+  out = run_launcher("launch.py", "--main", "mshyper.train", "--config", str(config),
+                     "--dry_run", "--gpus_per_node", "4", env=launcher_env(tmp_path / "jobs"))
+  assert out.returncode == 0, out.stderr
+  lines = out.stdout.splitlines()
+  assert "#SBATCH --gres=gpu:4" in lines
+  srun = next(line for line in lines if line.startswith("srun"))
+  assert " --config.train_eval_config.distribution=mirrored --hid " in srun
 
 
 def test_launch_eval_dry_run_reads_workdir_from_list(tmp_path):
@@ -138,7 +156,10 @@ def test_launch_eval_dry_run_reads_workdir_from_list(tmp_path):
   srun = next(line for line in lines if line.startswith("srun"))
   assert " -m mshyper.eval --dataset " in srun
   assert srun.endswith(
-      f'--workdir "$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {job_dir}/task_values.txt)"')
+      f'--workdir "$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {job_dir}/task_values.txt)" '
+      '|| status=$?')
+  assert not any("--signal" in line or "requeue" in line for line in lines), \
+      "evaluation does not checkpoint on a signal, so it must not ask for one"
 
 
 @pytest.mark.parametrize("script,args,message", [
@@ -237,9 +258,10 @@ def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
   job_id, job_dir = wait_for_success(slurm_cluster, train_jobs, launch, timeout_s=900)
   sweep = json.loads((job_dir / "launch.json").read_text())["sweep"]
   assert len(sweep) == 3, "the quickstart sweep should have 3 elements"
+  xid_dir, = experiments.glob("mshyper-quickstart-*")  # one experiment, named after the sweep
   workdirs, rd_lambdas = [], []
   for task in sweep:
-    workdir = experiments / job_id / f"wid={task['hid']}-{task['run_name']}"
+    workdir = xid_dir / f"wid={task['hid']}-{task['run_name']}"
     assert workdir.is_dir(), f"{workdir} missing; {experiments}: {sorted(experiments.rglob('*'))}"
     latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(str(workdir)))
     assert latest and latest.endswith("-3"), f"{workdir}: latest checkpoint {latest}"
@@ -250,7 +272,7 @@ def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
   assert len(set(rd_lambdas)) == 3, rd_lambdas
 
   results_dir = tmp_path / "results"
-  launch = run_launcher("launch_eval.py", "--workdirs", str(experiments / job_id / "wid=*"),
+  launch = run_launcher("launch_eval.py", "--workdirs", str(xid_dir / "wid=*"),
                         "--dataset", "embedded_eval",
                         "--args", f"--results_dir {results_dir} --max_images 1",
                         "--cpus_per_task", "1", "--mem", "1G",
@@ -260,3 +282,206 @@ def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
     per_image_path, _ = eval_lib.result_paths(str(results_dir), "embedded_eval", str(workdir))
     records = results.read_per_image(per_image_path)  # checks the per-image fields
     assert {r["rd_lambda"] for r in records} == {rd_lambda}
+
+
+REQUEUE_CONFIG = """\
+from common import config_defaults, config_utils
+
+
+def get_config():
+  config = config_defaults.quickstart_config()
+  config.train_data_config.patchsize = 64
+  config.val_data_config.max_images = 1
+  config.train_eval_config.update(num_steps=120, log_metrics_every_steps=5,
+                                  checkpoint_every_steps=1000, eval_every_steps=1000)
+  return config
+
+
+def get_hyper():
+  return [{"model_config.rd_lambda": 0.01}]
+
+
+def get_cfg_str(config):
+  return config_utils.cfg_str([("rd_lambda", config.model_config.rd_lambda)])
+"""
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_path):
+  """Slurm's time-limit warning (here sent early with scancel --signal=USR1) makes the task
+  checkpoint and requeue itself; the requeued run resumes and logs every step once."""
+  import tensorflow as tf
+
+  from common import train_lib
+
+  config = tmp_path / "requeue.py"
+  config.write_text(REQUEUE_CONFIG)
+  experiments, jobs = tmp_path / "experiments", tmp_path / "jobs"
+  env = launcher_env(jobs, slurm_cluster.env)
+  launch = run_launcher("launch.py", "--main", "mshyper.train", "--config", str(config),
+                        "--args", f"--experiments_dir {experiments}", "--cpus_per_task", "1",
+                        "--mem", "1G", env=env)
+  assert launch.returncode == 0, launch.stderr
+  job_id, job_dir, _ = submitted(jobs)
+
+  def metrics_steps():
+    paths = list(experiments.glob("*/wid=0-*/metrics.jsonl"))
+    return logged_train_steps(paths[0]) if paths else []
+
+  try:
+    slurm_cluster.wait_until(lambda: max(metrics_steps(), default=0) >= 20, 300,
+                             "20 logged training steps")
+  except ClusterError as e:
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  signalled = slurm_cluster.client("scancel", "--signal=USR1", f"{job_id}_0")
+  assert signalled.returncode == 0, signalled.stderr
+
+  wait_for_requeued_task(slurm_cluster, job_id, job_dir)
+  wait_for_success(slurm_cluster, jobs, launch, timeout_s=60)
+
+  workdir, = experiments.glob("*/wid=0-*")
+  assert workdir.parent.name.startswith("mshyper-requeue-")
+  log = (job_dir / "logs" / f"{job_id}_0.out").read_text()  # both runs, appended
+  assert "requeueing job" in log and "start 2)" in log, task_logs(job_dir)
+  train_log = (workdir / "train.log").read_text()
+  saved = re.search(r"SIGUSR1 received: checkpoint saved at step (\d+)", train_log)
+  assert saved and 20 <= int(saved.group(1)) < 120, train_log[-3000:]
+  assert re.search(rf"Resumed from .*ckpt-{saved.group(1)} at step {saved.group(1)}", train_log)
+  latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(str(workdir)))
+  assert latest.endswith("-120"), latest
+  steps = metrics_steps()
+  assert steps == list(range(5, 121, 5)), steps
+  print(f"requeue test: signalled at step {saved.group(1)}; train/loss steps logged {steps}")
+  assert (job_dir / "done" / "0").exists()
+  resume = run_launcher("launch.py", "--resume", str(job_dir), env=env)
+  assert resume.returncode == 0 and "nothing to resubmit" in resume.stdout, resume.stderr
+
+  # --resume resubmits the tasks without a done/ file; the run continues (here: is complete).
+  (job_dir / "done" / "0").unlink()
+  resume = run_launcher("launch.py", "--resume", str(job_dir), env=env)
+  assert resume.returncode == 0, resume.stderr
+  assert "Resubmitted 1 unfinished of 1 tasks (0)" in resume.stdout, resume.stdout
+  resubmitted = json.loads((job_dir / "launch.json").read_text())["resubmissions"][0]["job_id"]
+  try:
+    records = slurm_cluster.wait_for_array(resubmitted, 1, 300)
+  except ClusterError as e:
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  assert (records[0]["JobState"], records[0]["ExitCode"]) == ("COMPLETED", "0:0"), records
+  assert (job_dir / "done" / "0").exists()
+  assert "Already trained for 120 >= 120 steps" in (workdir / "train.log").read_text()
+
+
+MULTI_WORKER_CONFIG = """\
+from common import config_defaults, config_utils
+
+
+def get_config():
+  config = config_defaults.quickstart_config()
+  config.model_config.latent_config.method = "ste"  # deterministic: comparable to one device
+  config.train_data_config.update(patchsize=64, seed=1)
+  config.val_data_config.max_images = 1
+  config.train_eval_config.update(num_steps=12, log_metrics_every_steps=1,
+                                  checkpoint_every_steps=1000, eval_every_steps=1000)
+  return config
+
+
+def get_hyper():
+  return [{}]
+
+
+def get_cfg_str(config):
+  return "multi"
+"""
+
+
+def wait_for_requeued_task(cluster, job_id, job_dir):
+  """Waits until task 0 of `job_id`, signalled to requeue, finished (left a done/ file)."""
+  queue = []
+
+  def finished():
+    # Slurm holds a requeued job for 2 minutes (BeginTime); the tests do not wait for that.
+    queue[:] = [cluster.client("squeue", "-h", "-j", job_id, "-o", "%i %T %r").stdout]
+    if "PENDING" in queue[0]:
+      cluster.client("scontrol", "update", f"JobId={job_id}_0", "StartTime=now")
+    return not queue[0].strip() and (job_dir / "done" / "0").exists()
+
+  try:
+    cluster.wait_until(finished, 600, "the requeued task to finish")
+  except ClusterError as e:
+    pytest.fail(f"{e}\nQueue (job, state, reason): {queue}\n{task_logs(job_dir)}",
+                pytrace=False)
+
+
+def logged_train_steps(metrics_path):
+  if not metrics_path.exists():
+    return []
+  return [json.loads(line)["step"] for line in metrics_path.read_text().splitlines()
+          if line.endswith("}") and "train/loss" in line]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_multi_worker_training_on_two_tasks(slurm_cluster, tmp_path):
+  """One run on 2 Slurm tasks with MultiWorkerMirroredStrategy (as `--nodes 2` on 2 nodes; here
+  2 tasks of the one test node), signalled mid-run: both workers stop at the same step, the
+  task is requeued and resumes; one checkpoint and one log of each step, written by the chief,
+  and the weights of 12 steps on one device from the same start."""
+  import numpy as np
+  import tensorflow as tf
+
+  from common import config_utils, data_lib, experiment, train_lib
+  from mshyper.models import Model
+
+  config_path = tmp_path / "multi.py"
+  config_path.write_text(MULTI_WORKER_CONFIG)
+  config = config_utils.load_config_module(str(config_path)).get_config()
+  start = experiment.build_model(Model, config.model_config)
+  start_prefix = tf.train.Checkpoint(model=start).save(str(tmp_path / "start" / "ckpt"))
+  experiments, jobs = tmp_path / "experiments", tmp_path / "jobs"
+  launch = run_launcher(
+      "launch.py", "--main", "mshyper.train", "--config", str(config_path), "--nodes", "2",
+      "--args", f"--experiments_dir {experiments} --warm_start {start_prefix}",
+      "--sargs", "--nodes=1 --ntasks-per-node=2",  # the test cluster has one node
+      "--cpus_per_task", "1", "--mem", "1G", env=launcher_env(jobs, slurm_cluster.env))
+  assert launch.returncode == 0, launch.stderr
+  job_id, job_dir, _ = submitted(jobs)
+  def steps_logged():
+    paths = list(experiments.glob("mshyper-multi-*/wid=0-multi/metrics.jsonl"))
+    return logged_train_steps(paths[0]) if paths else []
+
+  try:
+    slurm_cluster.wait_until(lambda: max(steps_logged(), default=0) >= 3, 600,
+                             "3 logged training steps")
+  except ClusterError as e:
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  signalled = slurm_cluster.client("scancel", "--signal=USR1", f"{job_id}_0")
+  assert signalled.returncode == 0, signalled.stderr
+  wait_for_requeued_task(slurm_cluster, job_id, job_dir)
+  wait_for_success(slurm_cluster, jobs, launch, timeout_s=60)
+  log = (job_dir / "logs" / f"{job_id}_0.out").read_text()
+  # MultiWorkerMirroredStrategy is a CollectiveAllReduceStrategy in TF 2.14.
+  assert log.count("Strategy CollectiveAllReduceStrategy with 2 replica(s)") == 4, log[-3000:]
+  saved = re.findall(r"SIGUSR1 received: checkpoint saved at step (\d+)", log)
+  assert len(saved) == 2 and saved[0] == saved[1], saved  # both workers, at the same step
+  assert re.search(rf"Resumed from .*ckpt-{saved[0]} at step {saved[0]}", log)
+
+  workdir, = experiments.glob("mshyper-multi-*/wid=0-multi")
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == sorted([
+      "checkpoint", f"ckpt-{saved[0]}.data-00000-of-00001", f"ckpt-{saved[0]}.index",
+      "ckpt-12.data-00000-of-00001", "ckpt-12.index"])
+  assert not list(workdir.glob(".worker-*")), "the other worker's checkpoint copies stay"
+  steps = steps_logged()
+  assert steps == list(range(1, 13)), steps
+
+  trained = experiment.build_model(Model, config.model_config)
+  train_lib.restore(trained, str(workdir / "checkpoints" / "ckpt-12"), weights_only=True)
+  single = experiment.build_model(Model, config.model_config)
+  train_input = data_lib.TrainInput(config.train_data_config.dataset, 64, 4, seed=1)
+  assert train_lib.train(single, str(tmp_path / "single"), train_input, 12,
+                         warm_start=start_prefix, checkpoint_every=1000, eval_every=1000) == 0
+  difference = max(float(np.max(np.abs(a.numpy() - b.numpy())))
+                   for a, b in zip(single.trainable_variables, trained.trainable_variables))
+  print(f"multi-worker (signalled at step {saved[0]}, requeued) vs one device after 12 steps: "
+        f"max |weight difference| {difference:.3g}")
+  assert difference < 1e-5

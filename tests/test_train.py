@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import config_utils, experiment, train_lib
+from common import config_utils, experiment, preemption, train_lib
+from common.metric_writer import MetricWriter
 from common.data_lib import train_dataset
 from mshyper.models import Model
 
@@ -50,6 +51,28 @@ def checkpoint_steps(workdir):
                 for p in glob.glob(os.path.join(workdir, "checkpoints", "ckpt-*.index")))
 
 
+def wait_for(predicate, process, timeout_s, what):
+  deadline = time.time() + timeout_s
+  while time.time() < deadline and process.poll() is None:
+    if predicate():
+      return
+    time.sleep(0.2)
+  assert process.poll() is None, f"training ended before {what}: {process.stderr.read()[-3000:]}"
+  pytest.fail(f"timed out waiting for {what}")
+
+
+def logged_steps(workdir):
+  """Steps of the train/loss records in metrics.jsonl and in the TensorBoard event files."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    jsonl = [r["step"] for r in map(json.loads, f) if "train/loss" in r]
+  events = []
+  for path in sorted(glob.glob(os.path.join(workdir, "events.out.tfevents.*"))):
+    for record in tf.data.TFRecordDataset(path):
+      event = tf.compat.v1.Event.FromString(record.numpy())
+      events += [event.step for v in event.summary.value if v.tag == "train/loss"]
+  return jsonl, events
+
+
 @pytest.mark.slow
 def test_kill_then_rerun_resumes_at_saved_step(tmp_path):
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
@@ -57,24 +80,38 @@ def test_kill_then_rerun_resumes_at_saved_step(tmp_path):
   process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
   workdirs = []
-  deadline = time.time() + 240
-  while time.time() < deadline and process.poll() is None:
-    workdirs = glob.glob(os.path.join(tmp_path, "local-mshyper-quickstart",
-                                      "wid=1-*"))
-    if workdirs and any(s >= 40 for s in checkpoint_steps(workdirs[0])):
-      break
-    time.sleep(0.2)
-  assert process.poll() is None, f"training ended before it could be killed: {process.stderr.read()}"
+
+  def checkpoint_at_40():
+    workdirs[:] = glob.glob(os.path.join(tmp_path, "mshyper-quickstart-*", "wid=1-*"))
+    return workdirs and any(s >= 40 for s in checkpoint_steps(workdirs[0]))
+
+  wait_for(checkpoint_at_40, process, 240, "a checkpoint at step 40")
   process.send_signal(signal.SIGKILL)
   process.wait()
   workdir, = workdirs
   saved = checkpoint_steps(workdir)
   assert saved and saved[-1] < 160
+
+  # Ctrl-C saves a checkpoint at the step it came (not a multiple of checkpoint_every_steps).
+  process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+  wait_for(lambda: max(logged_steps(workdir)[0]) >= saved[-1] + 30, process, 240,
+           "30 steps after the resume")
+  process.send_signal(signal.SIGINT)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == 128 + signal.SIGINT, stderr[-3000:]
+  interrupted = re.search(r"SIGINT received: checkpoint saved at step (\d+)", stderr)
+  assert interrupted and int(interrupted.group(1)) == checkpoint_steps(workdir)[-1]
+  assert 0 < checkpoint_steps(workdir)[-1] < 160
+
   result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   resumed = re.search(r"Resumed from .*ckpt-(\d+) at step (\d+)", result.stderr)
-  assert resumed and int(resumed.group(1)) == int(resumed.group(2)) >= saved[-1]
+  assert resumed and int(resumed.group(1)) == int(resumed.group(2)) == int(interrupted.group(1))
   assert checkpoint_steps(workdir)[-1] == 160
+  # Steps logged after the checkpoint by the killed process were dropped, not logged twice.
+  jsonl, events = logged_steps(workdir)
+  assert jsonl == events == list(range(10, 161, 10)), (jsonl, events)
   # Outputs: config, TensorBoard events, JSONL metrics with progress and validation.
   config = json.load(open(os.path.join(workdir, "config.json")))
   assert config["model_config"]["rd_lambda"] == 0.01  # get_hyper()[1]
@@ -86,12 +123,19 @@ def test_kill_then_rerun_resumes_at_saved_step(tmp_path):
 
   # Warm start another run from this experiment dir + wid; it starts at step 0 with the weights.
   warm = subprocess.run(train_command(str(tmp_path), "--xid", "warm", "--warm_start",
-                                      os.path.join(str(tmp_path),
-                                                   "local-mshyper-quickstart"),
+                                      os.path.dirname(workdir),
                                       "--config.train_eval_config.num_steps=20"),
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert warm.returncode == 0, warm.stderr[-3000:]
   assert "Warm-started weights from" in warm.stderr and "Resumed" not in warm.stderr
+
+  # A run dir holding another config is refused, naming what differs.
+  other = subprocess.run(train_command(str(tmp_path), "--workdir", workdir,
+                                       "--config.train_eval_config.num_steps=170"),
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert other.returncode != 0
+  assert "holds a run of another config" in other.stderr
+  assert "train_eval_config.num_steps: 160 -> 170" in other.stderr
 
   # A run dir holding another model is refused rather than overwritten.
   other = subprocess.run(train_command(str(tmp_path), "--workdir", workdir,
@@ -118,3 +162,68 @@ def test_unknown_cli_config_key_fails_clearly(tmp_path):
 def test_missing_warm_start_is_clear(tmp_path):
   with pytest.raises(FileNotFoundError, match="No checkpoint found"):
     train_lib.resolve_checkpoint(str(tmp_path / "nope"), hid=0)
+
+
+def test_metric_writer_drops_records_after_the_resume_step(tmp_path):
+  writer = MetricWriter(str(tmp_path))
+  for step in range(1, 6):
+    writer.write_scalars(step, {"loss": step}, "train")
+  writer.flush()
+  with open(tmp_path / "metrics.jsonl", "a") as f:
+    f.write('{"step": 6, "train/lo')  # torn by a kill
+  writer = MetricWriter(str(tmp_path), resume_step=3)
+  for step in range(4, 6):
+    writer.write_scalars(step, {"loss": step}, "train")
+  writer.flush()
+  jsonl = [json.loads(line)["step"] for line in open(tmp_path / "metrics.jsonl")]
+  events = [event.step for path in sorted(glob.glob(str(tmp_path / "events.out.tfevents.*")))
+            for event in map(tf.compat.v1.Event.FromString,
+                             (r.numpy() for r in tf.data.TFRecordDataset(path)))
+            if event.summary.value]
+  assert jsonl == events == [1, 2, 3, 4, 5]
+
+
+def test_experiment_id_is_stable_and_separates_families_and_configs():
+  config = config_utils.load_config_module(QUICKSTART).get_config()
+  hypers = config_utils.load_config_module(QUICKSTART).get_hyper()
+  xid = config_utils.experiment_id("mshyper", QUICKSTART, config, hypers)
+  assert re.fullmatch(r"mshyper-quickstart-[0-9a-f]{8}", xid)
+  assert config_utils.experiment_id("mshyper", "/elsewhere/quickstart.py", config, hypers) == xid
+  assert config_utils.experiment_id("factorized", QUICKSTART, config, hypers) != xid
+  assert config_utils.experiment_id("mshyper", QUICKSTART, config, hypers[:1]) != xid
+  longer = config_utils.apply_overrides(config_utils.load_config_module(QUICKSTART).get_config(),
+                                        {"train_eval_config.num_steps": 100})
+  assert config_utils.experiment_id("mshyper", QUICKSTART, longer, hypers) != xid
+
+
+@pytest.mark.slow
+def test_two_replica_step_equals_one_device_step():
+  """Global batch 8 on MirroredStrategy over 2 logical CPUs vs on one device (in a subprocess:
+  logical devices must be set before TensorFlow starts). Tolerance: float32 round-off, 1e-6
+  absolute on the weights (a step moves them by ~lr = 3e-4) and 1e-5 relative on the Adam
+  moments (a gradient scaled by the number of replicas would be off by 100%)."""
+  result = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "distributed_step_check.py"),
+                           "1e9", "1.0"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  for line in result.stdout.splitlines():
+    record = json.loads(line)
+    assert record["replicas"] == 2 and record["step"] == [1, 1], record
+    assert record["weights"] < 1e-6, record
+    assert record["moments"] < 1e-5 * record["moment_scale"], record
+    assert record["loss"] < 1e-4, record
+
+
+def test_stop_request_records_signals_and_restores_handlers():
+  before = signal.getsignal(signal.SIGUSR1)
+  with preemption.StopRequest() as stop:
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.requested and not stop.requeue and stop.exit_code() == 128 + signal.SIGTERM
+    os.kill(os.getpid(), signal.SIGUSR1)  # Slurm's warning wins: requeue
+    assert stop.requeue and stop.exit_code() == preemption.EXIT_REQUEUE
+  with pytest.raises(KeyboardInterrupt):
+    with preemption.StopRequest() as stop:
+      os.kill(os.getpid(), signal.SIGINT)
+      assert stop.exit_code() == 128 + signal.SIGINT
+      os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C does not wait for the save
+  assert signal.getsignal(signal.SIGUSR1) is before
