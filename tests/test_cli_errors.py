@@ -119,7 +119,7 @@ def test_codec_mistakes(tmp_path, capsys, case):
   }[case]
   png_claiming_size(tmp_path / "big.png", 40000, 40000)
   with pytest.raises(SystemExit) as exit_info:
-    codec_cli.main(HyperModel, argv)
+    codec_cli.main("mshyper.models", argv)
   assert exit_info.value.code == cli.EXIT_USER_ERROR
   assert_one_error_line(capsys.readouterr().err, fragment)
   assert not (tmp_path / "x.ntc").exists() and not (tmp_path / "x.png").exists()
