@@ -14,7 +14,6 @@ import pytest
 from PIL import Image
 
 from common import cli, codec_cli, log_setup, run_lock
-from mshyper.models import Model as HyperModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join(ROOT, "mshyper", "configs", "quickstart.py")
