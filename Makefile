@@ -20,7 +20,7 @@ demo: data
 # The bundled models (README "Pretrained models"): trains into experiments/pretrained-base and
 # experiments/pretrained (base run, then one warm-started fine-tune per other lambda), writes
 # their weights (float16) to $(PRETRAINED) and their real-bitstream results to
-# pretrained/results. The fine-tunes are independent: running them two at a time (as was done
+# pretrained/results. The fine-tunes are independent: running the four at once (as was done
 # for the bundled weights) gives the same models in less wall time.
 PRETRAINED := pretrained/mshyper_small
 PRETRAINED_CONFIG := mshyper/configs/pretrained.py
