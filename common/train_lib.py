@@ -7,6 +7,7 @@ import glob
 import os
 import shutil
 import resource
+import tempfile
 import time
 
 import numpy as np
@@ -64,6 +65,7 @@ def restore(model, prefix, weights_only):
 
   A checkpoint of the authors' code restores its weights (and, unless weights_only, its step
   counter) but never its optimizer state: their legacy Adam slots have another layout.
+  Weights stored in float16 (the bundled pretrained models) restore through a float32 copy.
   """
   if authors_runs.is_authors_checkpoint(prefix):
     try:
@@ -76,13 +78,16 @@ def restore(model, prefix, weights_only):
   else:
     model.optimizer.build(model.trainable_variables)  # So optimizer slots restore immediately.
     target = tf.train.Checkpoint(model=model)
-  try:
-    status = target.restore(prefix)
-    status.assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as e:
-    raise CheckpointMismatchError(
-        f"Checkpoint {prefix} does not match this model (was it written by another model or "
-        f"transform config?): {str(e)[:500]}") from e
+  with tempfile.TemporaryDirectory() as scratch:
+    upcast = os.path.join(scratch, "ckpt")
+    source = upcast if _cast_checkpoint(prefix, upcast, tf.float16, tf.float32) else prefix
+    try:
+      status = target.restore(source)
+      status.assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as e:
+      raise CheckpointMismatchError(
+          f"Checkpoint {prefix} does not match this model (was it written by another model or "
+          f"transform config?): {str(e)[:500]}") from e
   if weights_only:
     status.expect_partial()
 
@@ -92,6 +97,35 @@ def _weights_view(model):
   return tf.train.Checkpoint(**{name: child for name, child in vars(model).items()
                                 if isinstance(child, tf.Module) and name != "optimizer"
                                 and not name.startswith("_")})
+
+
+def save_weights(model, directory, step, storage_dtype=tf.float32):
+  """Writes the model's weights without optimizer state as `directory`/ckpt-<step> (+ the
+  checkpoint state file), so a weights-only run directory restores like a training run.
+
+  storage_dtype float16 halves the files; `restore` casts them back to float32 by itself.
+  """
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=_weights_view(model)),
+                                       directory, max_to_keep=1)
+  prefix = manager.save(checkpoint_number=step)
+  _cast_checkpoint(prefix, prefix, tf.float32, tf.as_dtype(storage_dtype))
+  return prefix
+
+
+def _cast_checkpoint(source, target, from_dtype, to_dtype):
+  """Rewrites checkpoint `source` as `target` with every from_dtype tensor cast to to_dtype
+  (object graph and keys unchanged); returns False, writing nothing, if there is none."""
+  reader = tf.train.load_checkpoint(source)
+  dtypes = reader.get_variable_to_dtype_map()
+  if from_dtype == to_dtype or from_dtype not in dtypes.values():
+    return False
+  names = sorted(dtypes)
+  tensors = [tf.cast(reader.get_tensor(name), to_dtype) if dtypes[name] == from_dtype
+             else tf.constant(reader.get_tensor(name), dtypes[name]) for name in names]
+  del reader
+  tf.raw_ops.SaveV2(prefix=target, tensor_names=names, shape_and_slices=[""] * len(names),
+                    tensors=tensors)
+  return True
 
 
 def _progress_line(step, num_steps, rate, metrics):

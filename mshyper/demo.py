@@ -1,22 +1,27 @@
-"""`make demo`: train small models, code a real photo to a file, and compare with JPEG/WebP.
+"""`make demo`: the bundled pretrained models against JPEG, WebP and HEVC on held-out photos,
+with real files; then a short fine-tune that shows training.
 
-  python -m mshyper.demo [--num_steps N] [--out demo_out] [--experiments_dir DIR]
+  python -m mshyper.demo [--dataset eval24] [--finetune_steps N] [--train_dataset train]
+                         [--out demo_out] [--experiments_dir DIR]
 
 Stages (each logs its progress; a rerun reuses finished work, so a second run takes seconds):
-1. Train the 4-point sweep of mshyper/configs/demo.py (the quickstart model on the embedded
-   training photos), one `python -m mshyper.train --hid i` process after the other, into
-   EXPERIMENTS_DIR/demo-<N>steps/. A run already trained to N steps is reused; an interrupted
-   one resumes from its last checkpoint.
-2. Compress the held-out coffee photo with the middle-rate model to OUT/coffee.ntc and decompress
-   that file to OUT/coffee_decoded.png (the code behind `python -m mshyper.codec`).
-3. Evaluate every model on the held-out photos (embedded_eval) with real bitstreams
-   -> OUT/results/embedded_eval/ (reused when the results match the model's checkpoint).
-4. Run the JPEG 4:2:0 and WebP baselines on the same photos -> OUT/results/bench/.
-5. Print one comparison table with BD-rates vs JPEG 4:2:0 and write OUT/summary.json and the
-   R-D plot OUT/rd.png.
+1. Compress one held-out photo with the middle-rate pretrained model to OUT/<photo>.ntc and
+   decompress that file to OUT/<photo>_decoded.png (the code behind `python -m mshyper.codec`).
+2. Code every held-out photo (--dataset) with each pretrained model (pretrained/mshyper_small,
+   one per lambda) to real files OUT/bitstreams/<run>/<photo>.ntc, decode them and measure
+   -> OUT/results/<dataset>/mshyper_small/.
+3. Run JPEG 4:2:0, WebP and HEVC-intra (x265 preset fast) on the same photos
+   -> OUT/results/bench/<dataset>/.
+4. Print one comparison table with BD-rates vs JPEG 4:2:0; write the R-D plot OUT/rd.png.
+5. Training, shown by a short fine-tune (mshyper/configs/demo.py): the lambda=0.04 model trained
+   --finetune_steps more steps at lambda=0.08 with `python -m mshyper.train --warm_start`, into
+   EXPERIMENTS_DIR/demo-finetune-<N>steps/, then coded like the others: one more, labelled, R-D point.
+   OUT/summary.json gets everything; the plot is redrawn with the fine-tuned point.
 """
 
 import argparse
+import glob
+import json
 import os
 import subprocess
 import sys
@@ -28,17 +33,19 @@ import tensorflow as tf
 import configs
 from common import bdrate, bench, codec, config_utils, data_lib, eval_lib, experiment
 from common import image_utils, metrics, plot_rd, results, train_lib
+from mshyper.configs import pretrained
 from mshyper.models import Model
 
-CONFIG = os.path.join(configs.PROJECT_DIR, "mshyper", "configs", "demo.py")
+PRETRAINED_DIR = os.path.join(configs.PROJECT_DIR, "pretrained", "mshyper_small")
+FINETUNE_CONFIG = os.path.join(configs.PROJECT_DIR, "mshyper", "configs", "demo.py")
+FINETUNE_FROM_LAMBDA = 0.04
 TRAIN_MODULE = "mshyper.train"
-DATASET = "embedded_eval"
-CODEC_PHOTO = "coffee"
-BASELINES = ("jpeg420", "webp")
+BASELINES = ("jpeg420", "webp", "hevc444fast")
 ANCHOR = "jpeg420"
-MODEL_LABEL = "ours: quickstart 2-layer syn."
+MODEL_LABEL = (f"ours, pretrained ({pretrained.BASE_STEPS} + {pretrained.FINETUNE_STEPS} "
+               "steps/lambda, CPU)")
 NUM_STAGES = 5
-NAME_WIDTH = 42
+NAME_WIDTH = 52
 
 
 def stage(number, text, start):
@@ -51,36 +58,18 @@ def checkpoint_step(workdir):
   return int(latest.rsplit("-", 1)[1]) if latest else 0
 
 
-def sweep_workdirs(experiments_dir, xid):
-  """[(workdir, overrides)] of the demo sweep, named like the training CLI names runs."""
-  module = config_utils.load_config_module(CONFIG)
-  runs = []
-  for hid, overrides in enumerate(module.get_hyper()):
-    config = config_utils.apply_overrides(module.get_config(), overrides)
-    runs.append((os.path.join(experiments_dir, xid, f"wid={hid}-{module.get_cfg_str(config)}"),
-                 overrides))
+def run_lambda(workdir):
+  with open(os.path.join(workdir, "config.json")) as f:
+    return json.load(f)["model_config"]["rd_lambda"]
+
+
+def pretrained_runs():
+  """The bundled run directories, in rate order (`make pretrained` numbers them so)."""
+  runs = sorted(glob.glob(os.path.join(PRETRAINED_DIR, "wid=*")), key=run_lambda)
+  if not runs:
+    raise FileNotFoundError(f"No pretrained runs in {PRETRAINED_DIR} (a checkout of the "
+                            "repository has them; `make pretrained` rebuilds them).")
   return runs
-
-
-def train_sweep(runs, num_steps):
-  """Trains each run to num_steps in its own process (training prints its own progress)."""
-  env = dict(os.environ)
-  env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hides TF's start-up noise, keeps our logs
-  for hid, (workdir, overrides) in enumerate(runs):
-    what = f"[train {hid + 1}/{len(runs)}] {overrides}"
-    step = checkpoint_step(workdir)
-    if step >= num_steps:
-      logging.info("%s: reusing %s (trained %d steps).", what, workdir, step)
-      continue
-    logging.info("%s: training %d steps%s -> %s", what, num_steps,
-                 f", resuming at step {step}" if step else "", workdir)
-    command = [sys.executable, "-m", TRAIN_MODULE, "--config", CONFIG, "--hid", str(hid),
-               "--workdir", workdir, f"--config.train_eval_config.num_steps={num_steps}"]
-    start = time.time()
-    code = subprocess.run(command, cwd=configs.PROJECT_DIR, env=env, check=False).returncode
-    if code != 0:
-      raise RuntimeError(f"Training failed (exit code {code}): {' '.join(command)}")
-    logging.info("%s: done in %.0f s.", what, time.time() - start)
 
 
 def codec_round_trip(workdir, photo_path, out_dir):
@@ -110,22 +99,57 @@ def codec_round_trip(workdir, photo_path, out_dir):
   return summary
 
 
-def evaluate_sweep(runs, results_dir):
-  """Real-bitstream evaluation of every run on DATASET; returns the sweep's R-D curve."""
-  for i, (workdir, _) in enumerate(runs):
-    per_image_path, aggregate_path = eval_lib.result_paths(results_dir, DATASET, workdir)
+def evaluate_runs(workdirs, dataset, results_dir, bitstream_root):
+  """Real-bitstream evaluation of each run on `dataset` (files kept under bitstream_root);
+  returns the R-D curve of the runs' experiment dir, one point per run, in rate order."""
+  for i, workdir in enumerate(workdirs):
+    per_image_path, aggregate_path = eval_lib.result_paths(results_dir, dataset, workdir)
     step = checkpoint_step(workdir)
     if os.path.exists(per_image_path) and all(
         r["checkpoint_step"] == step for r in results.read_per_image(per_image_path)):
-      logging.info("[eval %d/%d] reusing %s (checkpoint %d).", i + 1, len(runs), per_image_path,
-                   step)
+      logging.info("[eval %d/%d] reusing %s (checkpoint %d).", i + 1, len(workdirs),
+                   per_image_path, step)
       continue
-    logging.info("[eval %d/%d] %s", i + 1, len(runs), workdir)
+    logging.info("[eval %d/%d] %s", i + 1, len(workdirs), workdir)
     config, _ = experiment.load_run(workdir, Model)
-    eval_lib.evaluate_workdir(codec.load_codec(workdir, Model), config, workdir, DATASET,
-                              results_dir)
+    eval_lib.evaluate_workdir(codec.load_codec(workdir, Model), config, workdir, dataset,
+                              results_dir, bitstream_dir=os.path.join(
+                                  bitstream_root, os.path.basename(workdir)))
   eval_lib.write_aggregate(os.path.dirname(aggregate_path), aggregate_path)
   return results.load_curve(aggregate_path)
+
+
+def baseline_curves(dataset, bench_dir):
+  """The classic codecs' curves on `dataset`, reusing the result file of a finished codec."""
+  missing = [key for key in BASELINES if not os.path.exists(os.path.join(bench_dir,
+                                                                         f"{key}.json"))]
+  if missing:
+    bench.run(dataset, [bench.CODECS[key] for key in missing], bench_dir)
+  for key in BASELINES:
+    if key not in missing:
+      logging.info("[bench] reusing %s", os.path.join(bench_dir, f"{key}.json"))
+  return {key: results.load_curve(os.path.join(bench_dir, f"{key}.json")) for key in BASELINES}
+
+
+def finetune(warm_start, workdir, num_steps, train_dataset):
+  """Trains the demo fine-tune in its own process (it prints its own progress); reuses a run
+  already trained to num_steps and resumes an interrupted one."""
+  step = checkpoint_step(workdir)
+  if step >= num_steps:
+    logging.info("[train] reusing %s (trained %d steps).", workdir, step)
+    return
+  command = [sys.executable, "-m", TRAIN_MODULE, "--config", FINETUNE_CONFIG,
+             "--workdir", workdir, "--warm_start", warm_start,
+             f"--config.train_eval_config.num_steps={num_steps}",
+             f"--config.train_data_config.dataset={train_dataset}"]
+  logging.info("[train] %s", " ".join(command[1:]))
+  env = dict(os.environ)
+  env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hides TF's start-up noise, keeps our logs
+  start = time.time()
+  code = subprocess.run(command, cwd=configs.PROJECT_DIR, env=env, check=False).returncode
+  if code != 0:
+    raise RuntimeError(f"Training failed (exit code {code}): {' '.join(command)}")
+  logging.info("[train] done in %.0f s.", time.time() - start)
 
 
 def _bd_cell(anchor, curve, metric):
@@ -147,6 +171,7 @@ def comparison_table(curves, param_names, anchor_key):
   """(text lines, BD rows): per curve and R-D point bpp, PSNR, MS-SSIM dB; BD-rates vs anchor.
 
   param_names: curve key -> the results field that names its points (quality, rd_lambda).
+  Curves of fewer than 2 points get no BD-rate.
   """
   anchor = curves[anchor_key]
   header = (f"{'codec / model':{NAME_WIDTH}s} {'point':16s} {'bpp':>6s} {'PSNR':>6s} "
@@ -160,6 +185,8 @@ def comparison_table(curves, param_names, anchor_key):
     param = param_names[key]
     if key == anchor_key:
       bd_cells = "(anchor)"
+    elif len(res["bpp"]) < 2:
+      bd_cells = ""
     else:
       bd_rows[key] = {m: _bd_cell(anchor, curve, m) for m in bdrate.METRICS}
       bd_cells = (f"{_percent(bd_rows[key]['psnr-rgb']):>10s} "
@@ -183,70 +210,97 @@ def comparison_table(curves, param_names, anchor_key):
   return lines, bd_rows
 
 
-def run(num_steps, out_dir, experiments_dir):
+def run(dataset, finetune_steps, train_dataset, out_dir, experiments_dir):
   start = time.time()
-  xid = f"demo-{num_steps}steps"
   results_dir = os.path.join(out_dir, "results")
-  runs = sweep_workdirs(experiments_dir, xid)
+  runs = pretrained_runs()
+  photos = data_lib.list_images(dataset)
+  data_lib.list_images(train_dataset)  # fails now, with how to get them, rather than at stage 5
 
-  stage(1, f"training {len(runs)} models ({num_steps} steps each) on the embedded photos", start)
-  train_sweep(runs, num_steps)
+  stage(1, "compressing a held-out photo to a file and decoding it", start)
+  round_trip = codec_round_trip(runs[len(runs) // 2], photos[0], out_dir)
 
-  stage(2, "compressing a held-out photo to a file and decoding it", start)
-  photo = next((p for p in data_lib.list_images(DATASET)
-                if os.path.splitext(os.path.basename(p))[0] == CODEC_PHOTO), None)
-  if photo is None:
-    raise FileNotFoundError(f"The held-out photo {CODEC_PHOTO!r} is not in {DATASET}.")
-  round_trip = codec_round_trip(runs[len(runs) // 2][0], photo, out_dir)
+  stage(2, f"coding the {len(photos)} {dataset} photos with the {len(runs)} pretrained models "
+        "(real files)", start)
+  bitstream_root = os.path.join(out_dir, "bitstreams")
+  model_curve = evaluate_runs(runs, dataset, results_dir, bitstream_root)
+  model_curve["name"] = MODEL_LABEL
 
-  stage(3, f"evaluating the {len(runs)} models on {DATASET} with real bitstreams", start)
-  model_curve = evaluate_sweep(runs, results_dir)
-  model_curve["name"] = f"{MODEL_LABEL} ({num_steps} steps)"
-
-  stage(4, f"classic codecs {', '.join(BASELINES)} on {DATASET}", start)
-  bench_dir = os.path.join(results_dir, "bench")
-  curves = bench.run(DATASET, [bench.CODECS[key] for key in BASELINES], bench_dir)
+  stage(3, f"classic codecs {', '.join(BASELINES)} on {dataset}", start)
+  curves = baseline_curves(dataset, os.path.join(results_dir, "bench", dataset))
   curves["ours"] = model_curve
   param_names = {key: bench.CODECS[key].param_name for key in BASELINES}
   param_names["ours"] = "rd_lambda"
 
-  stage(5, "comparison", start)
-  lines, bd_rows = comparison_table(curves, param_names, ANCHOR)
+  stage(4, "comparison", start)
   plot_path = os.path.join(out_dir, "rd.png")
-  plot_rd.plot([(curve, key == ANCHOR) for key, curve in curves.items()], plot_path,
-               title=f"{DATASET}: held-out photos, real files")
-  elapsed = time.time() - start
-  results.write_json(os.path.join(out_dir, "summary.json"), dict(
-      dataset=DATASET, num_steps=num_steps, experiments=os.path.join(experiments_dir, xid),
-      table=lines, bd_vs_anchor=bd_rows, curves=curves, codec_round_trip=round_trip,
-      rd_plot=plot_path, elapsed_s=elapsed))
-  print(f"\nHeld-out photos ({DATASET}); mean over images per R-D point; bpp of real files; "
+  title = f"{dataset}: {len(photos)} held-out photos, real files"
+  plot_rd.plot([(curve, key == ANCHOR) for key, curve in curves.items()], plot_path, title=title)
+  lines, bd_rows = comparison_table(curves, param_names, ANCHOR)
+  print(f"\nHeld-out photos ({dataset}); mean over images per R-D point; bpp of real files; "
         f"BD-rate: PCHIP, negative = fewer bits than {curves[ANCHOR]['name']} at equal quality.")
   print("\n".join(lines))
-  print(f"'ours' trained {num_steps} steps on {len(data_lib.list_images('embedded_train'))} photos "
-        "in minutes on a CPU; the paper's models train ~2M steps on COCO (published Kodak "
-        "curves: anchors/).")
+  print(f"'ours' is the small model bundled in {os.path.relpath(PRETRAINED_DIR)}, trained on "
+        "49 photos on 2 CPU cores (README: Pretrained models); the paper's models train ~2M "
+        "steps on COCO on a GPU (published Kodak curves: anchors/).")
+
+  finetune_from = next(w for w in runs if run_lambda(w) == FINETUNE_FROM_LAMBDA)
+  finetune_config = config_utils.load_config_module(FINETUNE_CONFIG)
+  finetune_lambda = finetune_config.get_config().model_config.rd_lambda
+  stage(5, f"training, shown by a short fine-tune: the lambda={FINETUNE_FROM_LAMBDA:g} model, "
+        f"{finetune_steps} steps at lambda={finetune_lambda:g} on {train_dataset}", start)
+  # One run per experiment dir: the results aggregate (a curve) is per experiment dir.
+  finetune_dir = os.path.join(experiments_dir, f"demo-finetune-{finetune_steps}steps",
+                              f"from-rd_lambda={FINETUNE_FROM_LAMBDA:g}-to-rd_lambda="
+                              f"{finetune_lambda:g}")
+  finetune(finetune_from, finetune_dir, finetune_steps, train_dataset)
+  finetuned_curve = evaluate_runs([finetune_dir], dataset, results_dir, bitstream_root)
+  finetuned_curve["name"] = (f"demo fine-tune: lambda {FINETUNE_FROM_LAMBDA:g} -> "
+                             f"{finetune_lambda:g}, {finetune_steps} steps")
+  curves["finetune"] = finetuned_curve
+  param_names["finetune"] = "rd_lambda"
+  plot_rd.plot([(curve, key == ANCHOR) for key, curve in curves.items()], plot_path, title=title)
+  point = finetuned_curve["results"]
+  finetune_line = (f"{finetuned_curve['name']}: {point['bpp'][0]:.3f} bpp, "
+                   f"{point['psnr-rgb'][0]:.2f} dB PSNR on {dataset} (one point; plotted, not "
+                   "in the BD-rates)")
+  print(f"\n{finetune_line}")
+
+  elapsed = time.time() - start
+  results.write_json(os.path.join(out_dir, "summary.json"), dict(
+      dataset=dataset, pretrained_runs=runs, table=lines, bd_vs_anchor=bd_rows, curves=curves,
+      codec_round_trip=round_trip, finetune=dict(workdir=finetune_dir, warm_start=finetune_from,
+                                                 num_steps=finetune_steps,
+                                                 train_dataset=train_dataset, line=finetune_line),
+      rd_plot=plot_path, elapsed_s=elapsed))
   print(f"\nR-D plot: {plot_path}\nCompressed photo: {round_trip['bitstream']} "
         f"({round_trip['bpp']:.3f} bpp) -> {round_trip['decoded']} ({round_trip['psnr']:.2f} dB)"
-        f"\nSummary: {os.path.join(out_dir, 'summary.json')}\nDemo finished in "
-        f"{elapsed / 60:.1f} min.")
+        f"\nAll files: {bitstream_root}\nSummary: {os.path.join(out_dir, 'summary.json')}\n"
+        f"Demo finished in {elapsed / 60:.1f} min.")
 
 
 def main(argv=None):
-  default_steps = config_utils.load_config_module(CONFIG).get_config().train_eval_config.num_steps
+  finetune_config = config_utils.load_config_module(FINETUNE_CONFIG).get_config()
+  default_steps = finetune_config.train_eval_config.num_steps
+  default_train = finetune_config.train_data_config.dataset
   parser = argparse.ArgumentParser(prog="python -m mshyper.demo",
                                    description=__doc__.split("\n\n")[0])
-  parser.add_argument("--num_steps", type=int, default=default_steps,
-                      help=f"training steps per model (default {default_steps})")
+  parser.add_argument("--dataset", default="eval24",
+                      help="held-out photos to code (dataset name or glob; default eval24)")
+  parser.add_argument("--finetune_steps", type=int, default=default_steps,
+                      help=f"steps of the fine-tune of stage 5 (default {default_steps})")
+  parser.add_argument("--train_dataset", default=default_train,
+                      help=f"photos the fine-tune trains on (default {default_train})")
   parser.add_argument("--out", default=os.path.join(configs.PROJECT_DIR, "demo_out"),
-                      help="folder for the compressed photo, results, plot and summary")
+                      help="folder for the compressed photos, results, plot and summary")
   parser.add_argument("--experiments_dir", default=configs.EXPERIMENTS_DIR,
-                      help="root of the training runs (the demo uses <root>/demo-<N>steps)")
+                      help="root of the fine-tune run (<root>/demo-finetune-<N>steps/)")
   args = parser.parse_args(argv)
-  if args.num_steps < 1:
-    parser.error("--num_steps must be >= 1")
+  if args.finetune_steps < 1:
+    parser.error("--finetune_steps must be >= 1")
   logging.set_verbosity(logging.INFO)
-  run(args.num_steps, os.path.abspath(args.out), os.path.abspath(args.experiments_dir))
+  run(args.dataset, args.finetune_steps, args.train_dataset, os.path.abspath(args.out),
+      os.path.abspath(args.experiments_dir))
   return 0
 
 
