@@ -41,6 +41,7 @@ pretrained: data
 	        || exit 1; \
 	  done; \
 	done
+	rm -f pretrained/results/*/*/.aggregate.lock
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -11,6 +11,8 @@ DEMO_STEPS = 200
 def get_config():
   config = pretrained.get_config()
   config.model_config.rd_lambda = DEMO_LAMBDA
+  # As the bundled fine-tunes: the base run's 1e-3 first costs the trained model quality.
+  config.model_config.optimizer_config.learning_rate = pretrained.FINETUNE_LEARNING_RATE
   # num_steps is a FieldReference: the LR drop moves with it.
   config.train_eval_config.num_steps = DEMO_STEPS
   config.train_eval_config.log_metrics_every_steps = 50
