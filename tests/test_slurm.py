@@ -397,13 +397,16 @@ def get_cfg_str(config):
 
 def wait_for_requeued_task(cluster, job_id, job_dir):
   """Waits until task 0 of `job_id`, signalled to requeue, finished (left a done/ file)."""
-  queue = []
+  queue, released = [], []
 
   def finished():
-    # Slurm holds a requeued job for 2 minutes (BeginTime); the tests do not wait for that.
+    # Slurm holds a requeued job for 2 minutes (BeginTime), so that slurmd no longer takes the
+    # new launch credential for the revoked one of the killed run (they are compared to the
+    # second); the tests wait a few seconds instead, once.
     queue[:] = [cluster.client("squeue", "-h", "-j", job_id, "-o", "%i %T %r").stdout]
-    if "PENDING" in queue[0]:
-      cluster.client("scontrol", "update", f"JobId={job_id}_0", "StartTime=now")
+    if "PENDING" in queue[0] and not released:
+      cluster.client("scontrol", "update", f"JobId={job_id}_0", "StartTime=now+5")
+      released.append(True)
     return not queue[0].strip() and (job_dir / "done" / "0").exists()
 
   try:
