@@ -39,6 +39,21 @@ def make_strategy(name, global_batch_size):
   return strategy
 
 
+def split_cpu(num_devices):
+  """Splits the CPU into `num_devices` logical devices, over which "mirrored" then runs as many
+  replicas: a machine without GPUs can test multi-replica training (and its resume).
+
+  Must come before TensorFlow initialises its devices (before it runs anything).
+  """
+  cpu, = tf.config.list_physical_devices("CPU")
+  try:
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
+  except RuntimeError as e:
+    raise RuntimeError(f"Cannot split the CPU into {num_devices} devices once TensorFlow has "
+                       f"initialised them: {e}") from e
+
+
 class SlurmResolver(tf.distribute.cluster_resolver.SlurmClusterResolver):
   """SlurmClusterResolver that also works on nodes without GPUs.
 

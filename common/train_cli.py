@@ -16,8 +16,12 @@ def main(model_cls):
   cli.define_debug_flag()
   flags.DEFINE_string("warm_start", None, "Checkpoint prefix, workdir, or experiment dir "
                       "(with the same --hid) to initialize weights from (overrides the config).")
+  flags.DEFINE_integer("cpu_devices", None, "Split the CPU into this many logical devices, so "
+                       "that distribution=mirrored trains that many replicas without GPUs (for "
+                       "testing; not part of the config, like the number of GPUs).",
+                       lower_bound=1)
 
-  cli.list_in_help(experiment.FLAG_NAMES + ("warm_start",))
+  cli.list_in_help(experiment.FLAG_NAMES + ("warm_start", "cpu_devices"))
 
   def run(argv):
     del argv
@@ -33,7 +37,10 @@ def main(model_cls):
     workdir = experiment.run_workdir(config, module, config_path,
                                      model_cls.__module__.split(".")[0])
     tec, data = config.train_eval_config, config.train_data_config
-    # First: a multi-worker strategy must start before TensorFlow runs anything.
+    # First: logical devices and a multi-worker strategy must be set up before TensorFlow runs
+    # anything.
+    if FLAGS.cpu_devices:
+      distribute.split_cpu(FLAGS.cpu_devices)
     strategy = distribute.make_strategy(tec.distribution, data.batchsize)
     chief = distribute.worker(strategy)[0] == 0
     # The chief writes the run dir and holds its lock (taken before anything is written there);

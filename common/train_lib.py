@@ -197,12 +197,15 @@ def train(model, workdir, train_input, num_steps, val_dataset=None, log_every=10
   manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), save_dir,
                                        max_to_keep=max_checkpoints_to_keep)
   latest = tf.train.latest_checkpoint(checkpoint_dir(workdir))
-  if latest:
-    restore(model, latest, weights_only=False)
-    logging.info("Resumed from %s at step %d.", latest, int(model.global_step.numpy()))
-  elif warm_start:
-    restore(model, warm_start, weights_only=True)
-    logging.info("Warm-started weights from %s.", warm_start)
+  # In the strategy's scope: the optimizer slots that restoring creates must be mirrored like
+  # the weights (slots made outside it are one variable that every replica updates in turn).
+  with strategy.scope():
+    if latest:
+      restore(model, latest, weights_only=False)
+      logging.info("Resumed from %s at step %d.", latest, int(model.global_step.numpy()))
+    elif warm_start:
+      restore(model, warm_start, weights_only=True)
+      logging.info("Warm-started weights from %s.", warm_start)
 
   step = int(model.global_step.numpy())
   # Steps after the checkpoint that an earlier process logged are redone now: drop their logs.

@@ -15,11 +15,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-cpu, = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-
-from common import config_utils, data_lib, experiment, train_lib  # noqa: E402
-from mshyper.models import Model  # noqa: E402
+from common import config_utils, data_lib, distribute, experiment, train_lib
+from mshyper.models import Model
 
 QUICKSTART = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "mshyper", "configs", "quickstart.py")
@@ -62,6 +59,7 @@ def compare(clipnorm, batch, mirrored):
 
 
 def main():
+  distribute.split_cpu(2)
   batch = next(iter(data_lib.train_dataset("embedded_train", 64, 8, seed=0)))
   mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
   for clipnorm in sys.argv[1:]:
