@@ -3,14 +3,18 @@ import glob
 import json
 import math
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import codec, config_utils, experiment, image_utils, itinf_lib, results, schedule
+from common import (codec, config_utils, experiment, image_utils, itinf_lib, preemption,
+                    results, schedule)
 from common.config_defaults import make_itinf_config
 from common.data_lib import list_images
 from factorized.models import Model as FactorizedModel
@@ -122,6 +126,63 @@ def test_sga_lowers_rd_loss_and_its_file_decodes_bit_exact(trained, coder, tmp_p
   rerun = itinf_lib.run(itinf_coder, config, itinf_workdir, train_workdir, results_dir)
   assert results.read_per_image(rerun) == [record]
   assert os.path.getmtime(os.path.join(image_dir, "latents.npz")) == stamp
+
+
+@pytest.mark.slow
+def test_signalled_itinf_keeps_finished_images_and_rerun_does_the_rest(trained, tmp_path):
+  """SIGUSR1 (Slurm's time-limit warning) during the second image: itinf exits 75 (requeue)
+  keeping the first image's results; the rerun (the requeued task) reuses them, optimizes the
+  second image from its start and writes one record per image."""
+  experiments, train_workdir = trained
+  results_dir = tmp_path / "results"
+  command = [sys.executable, "-m", "mshyper.itinf", "--config",
+             os.path.join(ROOT, "mshyper", "configs", "itinf.py"), "--hid", "1",
+             "--experiments_dir", experiments, "--xid", "itinf-requeue",
+             "--results_dir", str(results_dir),
+             f"--config.itinf_config.warm_start={os.path.join(experiments, 'train')}",
+             "--config.data_config.center_crop=64", "--config.itinf_config.num_steps=300",
+             "--config.itinf_config.log_metrics_every_steps=10",
+             "--config.itinf_config.eval_every_steps=300"]
+  process = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+  images = os.path.join(experiments, "itinf-requeue", "wid=1-*", "images")
+
+  def second_image_started():
+    done = glob.glob(os.path.join(images, "*", "record.json"))
+    started = [path for path in glob.glob(os.path.join(images, "*", "metrics.jsonl"))
+               if "train/loss" in open(path).read()]
+    return len(done) == 1 and len(started) == 2
+
+  deadline = time.time() + 300
+  while not second_image_started():
+    assert process.poll() is None, f"itinf ended before the second image: {process.stderr.read()}"
+    assert time.time() < deadline, "timed out waiting for itinf's second image"
+    time.sleep(0.2)
+  process.send_signal(signal.SIGUSR1)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == preemption.EXIT_REQUEUE, stderr[-3000:]
+  assert re.search(r"\[2/2 \S+\]: SIGUSR1 received at step \d+; finished images are kept",
+                   stderr), stderr[-3000:]
+  first, = glob.glob(os.path.join(images, "*", "record.json"))
+  first_name = os.path.basename(os.path.dirname(first))
+  stamp = os.path.getmtime(first)
+
+  rerun = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True,
+                         timeout=600)
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  assert f"[1/2] {first_name}: done in an earlier run" in rerun.stderr
+  assert os.path.getmtime(first) == stamp
+  per_image, _ = itinf_lib.result_paths(str(results_dir), "embedded_eval-crop64", train_workdir,
+                                        "sga")
+  records = results.read_per_image(per_image)
+  assert [r["instance_id"] for r in records] == [first_name, records[1]["instance_id"]]
+  assert records[1]["instance_id"] != first_name
+  assert records[0] == results.read_json(first)
+  # The second image started over: its interrupted try's metrics are gone, each step is once.
+  second = os.path.join(os.path.dirname(os.path.dirname(first)), records[1]["instance_id"])
+  lines = [json.loads(line) for line in open(os.path.join(second, "metrics.jsonl"))]
+  assert [r["step"] for r in lines if "train/loss" in r] == list(range(10, 301, 10))
+  assert [r["step"] for r in lines if "val/loss" in r] == [0, 300]
 
 
 @pytest.mark.slow
