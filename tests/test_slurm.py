@@ -228,6 +228,26 @@ def test_dummy_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
     assert record["env"]["TF_NUM_INTRAOP_THREADS"] == "1"
     assert record["argv"][1:3] == ["--config", str(job_dir / "sweep.py")]
 
+  # --resume resubmits only the tasks without a done/ file (here: as if task 1 had failed).
+  (job_dir / "done" / "1").unlink()
+  (tmp_path / "hid=1.json").unlink()
+  resume = run_launcher("launch.py", "--resume", str(job_dir),
+                        env=launcher_env(train_jobs, slurm_cluster.env))
+  assert resume.returncode == 0, resume.stderr
+  assert "Resubmitted 1 unfinished of 3 tasks (1)" in resume.stdout, resume.stdout
+  resubmitted = json.loads((job_dir / "launch.json").read_text())["resubmissions"][0]["job_id"]
+  try:
+    records = slurm_cluster.wait_for_array(resubmitted, 1, 120)
+  except ClusterError as e:
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  assert {t: (r["JobState"], r["ExitCode"]) for t, r in records.items()} == \
+      {1: ("COMPLETED", "0:0")}, records
+  assert sorted(p.name for p in (job_dir / "done").iterdir()) == ["0", "1", "2"]
+  reruns = {hid: json.loads((tmp_path / f"hid={hid}.json").read_text())["env"]
+            for hid in range(3)}
+  assert [env["SLURM_ARRAY_JOB_ID"] for env in reruns.values()] == [job_id, resubmitted, job_id]
+  assert reruns[1]["SLURM_ARRAY_TASK_ID"] == "1"
+
   workdirs = [tmp_path / f"exp/{job_id}/wid={wid}-dummy" for wid in range(3)]
   for workdir in workdirs:
     workdir.mkdir(parents=True)
