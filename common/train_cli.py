@@ -40,6 +40,9 @@ def main(model_cls):
     # First: logical devices and a multi-worker strategy must be set up before TensorFlow runs
     # anything.
     if FLAGS.cpu_devices:
+      if tec.distribution != "mirrored":
+        raise ValueError(f"--cpu_devices splits the CPU for distribution=mirrored; this run's "
+                         f"train_eval_config.distribution is {tec.distribution!r}.")
       distribute.split_cpu(FLAGS.cpu_devices)
     strategy = distribute.make_strategy(tec.distribution, data.batchsize)
     chief = distribute.worker(strategy)[0] == 0

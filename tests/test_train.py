@@ -159,6 +159,15 @@ def test_unknown_cli_config_key_fails_clearly(tmp_path):
   assert result.returncode != 0 and "rd_lamda" in result.stderr
 
 
+def test_cpu_devices_without_mirrored_fails_clearly(tmp_path):
+  result = subprocess.run(train_command(str(tmp_path), "--cpu_devices", "2"), cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
+                          timeout=120)
+  assert result.returncode != 0
+  assert "--cpu_devices splits the CPU for distribution=mirrored" in result.stderr
+  assert not os.listdir(tmp_path), "nothing is written for a refused command"
+
+
 def test_missing_warm_start_is_clear(tmp_path):
   with pytest.raises(FileNotFoundError, match="No checkpoint found"):
     train_lib.resolve_checkpoint(str(tmp_path / "nope"), hid=0)
