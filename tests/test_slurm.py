@@ -142,6 +142,21 @@ def test_launch_gpus_per_node_trains_mirrored(tmp_path):
   assert " --config.train_eval_config.distribution=mirrored --hid " in srun
 
 
+def test_launch_nodes_trains_multi_worker_one_process_per_node(tmp_path):
+  config = write_sweep_config(tmp_path / "sweep.py", [0.04])
+  out = run_launcher("launch.py", "--main", "mshyper.train", "--config", str(config),
+                     "--dry_run", "--nodes", "2", "--gpus_per_node", "4",
+                     env=launcher_env(tmp_path / "jobs"))
+  assert out.returncode == 0, out.stderr
+  lines = out.stdout.splitlines()
+  for directive in ("--nodes=2", "--ntasks-per-node=1", "--gres=gpu:4"):
+    assert f"#SBATCH {directive}" in lines, directive
+  assert "#SBATCH --ntasks=1" not in lines
+  srun = next(line for line in lines if line.startswith("srun"))
+  assert srun.startswith("srun --ntasks=2 ")
+  assert " --config.train_eval_config.distribution=multi_worker --hid " in srun
+
+
 def test_launch_eval_dry_run_reads_workdir_from_list(tmp_path):
   for wid in range(2):
     (tmp_path / f"exp/7/wid={wid}-run").mkdir(parents=True)
