@@ -54,8 +54,8 @@ def compare(clipnorm, batch, mirrored):
       moments=max_difference(single.optimizer.variables, replicated.optimizer.variables),
       moment_scale=max(float(np.max(np.abs(v.numpy()))) for v in single.optimizer.variables
                        if v.shape.rank),
-      loss=abs(losses[0] - losses[1]), step=[int(single.global_step.numpy()),
-                                             int(replicated.global_step.numpy())])))
+      loss=abs(losses[0] - losses[1]), loss_scale=abs(losses[0]),
+      step=[int(single.global_step.numpy()), int(replicated.global_step.numpy())])))
 
 
 def main():

@@ -208,9 +208,10 @@ def test_experiment_id_is_stable_and_separates_families_and_configs():
 @pytest.mark.slow
 def test_two_replica_step_equals_one_device_step():
   """Global batch 8 on MirroredStrategy over 2 logical CPUs vs on one device (in a subprocess:
-  logical devices must be set before TensorFlow starts). Tolerance: float32 round-off, 1e-6
-  absolute on the weights (a step moves them by ~lr = 3e-4) and 1e-5 relative on the Adam
-  moments (a gradient scaled by the number of replicas would be off by 100%)."""
+  logical devices must be set before TensorFlow starts). Tolerance: float32 round-off of sums in
+  another order, 1e-6 absolute on the weights (a step moves them by ~lr = 3e-4), 1e-4 relative
+  on the Adam moments (a gradient scaled by the number of replicas would be off by 100%) and
+  1e-6 relative on the loss (measured: 7.5e-9, 8.2e-6 and 1.2e-7)."""
   result = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "distributed_step_check.py"),
                            "1e9", "1.0"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
                           capture_output=True, text=True, timeout=600)
@@ -219,8 +220,8 @@ def test_two_replica_step_equals_one_device_step():
     record = json.loads(line)
     assert record["replicas"] == 2 and record["step"] == [1, 1], record
     assert record["weights"] < 1e-6, record
-    assert record["moments"] < 1e-5 * record["moment_scale"], record
-    assert record["loss"] < 1e-4, record
+    assert record["moments"] < 1e-4 * record["moment_scale"], record
+    assert record["loss"] < 1e-6 * record["loss_scale"], record
 
 
 MIRRORED_OVERRIDES = {
