@@ -87,7 +87,7 @@ def main(model_module, argv=None):
       timer = codec.Timer()
       image = coder.decode(data, timer)
       stopwatch.lap("decode")
-      image_utils.write_png(args.output, image)
+      image_utils.write_png(args.output, image, compress_level=1)
       stopwatch.lap("write")
       print(f"{args.input} -> {args.output} ({image.shape[1]}x{image.shape[0]})")
       stages = {f"decode.{k}": v for k, v in timer.seconds.items()}

@@ -85,7 +85,7 @@ def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=Non
     return coded, coder.encode_latents(coded, height, width)
 
   (latents, data), enc_time = timed(encode, timing_repeats, warmup)
-  _, estimated, _ = model.estimate(image_utils.to_model_input(image)[None], latents)
+  estimated = model.estimate_rates(latents, height * width)
   reconstruction, dec_time, stage_seconds = timed_decode(coder, data, timing_repeats, warmup)
   msssim = metrics.ms_ssim_rgb(image, reconstruction)
   if flops_cache is None:
