@@ -1,7 +1,9 @@
 """`python -m {factorized,mshyper}.codec {compress,decompress} --workdir W IN OUT [--benchmark]`.
 
 TensorFlow is imported only once the arguments are valid; range-coding tables are read from a
-cache next to the checkpoint (common.entropy_tables). --benchmark prints where the wall time went.
+cache next to the checkpoint (common.entropy_tables); `decompress` builds and restores only the
+decoder side of the model (h_s, g_s, priors: common.codec.load_codec_for_file) and writes a
+fast-compressed PNG. --benchmark prints where the wall time went.
 """
 import argparse
 import importlib
