@@ -8,6 +8,7 @@ fast-compressed PNG. --benchmark prints where the wall time went.
 import argparse
 import importlib
 import os
+import sys
 import time
 
 
@@ -38,6 +39,15 @@ def _check_output(path):
   """Fails before any work when the output is a directory (its folder is created if needed)."""
   if os.path.isdir(path):
     raise IsADirectoryError(f"Output {path} is a directory; give a file name.")
+
+
+def exit_now(status):
+  """Ends the process with `status` once output is flushed, skipping the interpreter's teardown
+  of TensorFlow's state (seconds after a decode, more than the decode itself; every file was
+  written and closed before). For the command-line entry points only."""
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(status)
 
 
 def main(model_module, argv=None):
