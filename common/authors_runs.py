@@ -141,9 +141,10 @@ def _our_path(their_key, prior_attribute):
   return path
 
 
-def restore_weights(model, prefix, restore_step):
+def restore_weights(model, prefix, restore_step, skip_modules=()):
   """Loads an authors' checkpoint into `model`: its weights, and its step counter unless
-  restore_step is False (a warm start trains from step 0).
+  restore_step is False (a warm start trains from step 0). skip_modules: model attributes
+  whose weights are neither read nor expected (a decoder-only model skips its encoder's).
 
   Every model variable must get a value and every weight of theirs a variable, with equal
   shapes; otherwise AuthorsRunError lists what did not match.
@@ -155,9 +156,11 @@ def restore_weights(model, prefix, restore_step):
   for key in shapes:
     if (key.startswith("model/") and key.endswith(_SUFFIX) and ".OPTIMIZER_SLOT" not in key
         and not key.startswith("model/optimizer/")):
-      their_weights[_our_path(key, prior_attribute)] = key
+      path = _our_path(key, prior_attribute)
+      if path is None or path.split("/", 1)[0] not in skip_modules:
+        their_weights[path] = key
   roots = {name: getattr(model, name) for name in (*_TOP_LEVEL.values(), prior_attribute)
-           if hasattr(model, name)}
+           if hasattr(model, name) and name not in skip_modules}
   ours = {}
   for name, root in roots.items():
     paths = _object_paths(root)

@@ -209,6 +209,9 @@ class Codec:
 
   def latents(self, image):
     """Amortized-inference latents of a uint8 (H, W, 3) image."""
+    if self.model.decoder_only:
+      raise ValueError("This codec was loaded for decoding only (load_codec(decoder_only=True)): "
+                       "it has no encoder weights.")
     return self._analysis(image_utils.to_model_input(image)[None])
 
   def encode(self, image):
@@ -231,12 +234,10 @@ class Codec:
   def latent_layout(self):
     """[(name, stride, channels, least bits of one position's symbols)] in file order."""
     if self._layout is None:
-      side = self.model.downsample_factor
-      latents = self._analysis(tf.zeros((1, side, side, 3)))
       self._layout = []
       for name, model_index in self.model.CODED_LATENTS:
-        _, h, _, channels = latents[name].shape
-        self._layout.append((name, side // h, channels, least_bits_per_position(
+        stride, channels = self.model.latent_geometry[name]
+        self._layout.append((name, stride, channels, least_bits_per_position(
             self.entropy_models[model_index], channels)))
     return self._layout
 
@@ -325,13 +326,15 @@ class Codec:
                                   self.tile_latents)
 
 
-def load_codec(workdir, model_cls, step=None, offset_heuristic=None):
+def load_codec(workdir, model_cls, step=None, offset_heuristic=None, decoder_only=False):
   """Codec for the weights of `workdir` (its latest checkpoint, or checkpoint `step`).
 
   offset_heuristic, if given, replaces the run's (iterative inference codes without it).
+  decoder_only=True builds and restores only the decoder side (no encoder variables are
+  created or read): it decodes, and validates headers, like the full codec, but cannot encode.
   """
   from common import config_utils, experiment, train_lib
-  config, model = experiment.load_run(workdir, model_cls, offset_heuristic)
+  config, model = experiment.load_run(workdir, model_cls, offset_heuristic, decoder_only)
   if step is None:
     prefix = train_lib.resolve_checkpoint(workdir)
   else:
@@ -341,14 +344,18 @@ def load_codec(workdir, model_cls, step=None, offset_heuristic=None):
       kept = [p.rsplit("-", 1)[1] for p in kept.all_model_checkpoint_paths] if kept else []
       raise FileNotFoundError(f"{workdir} has no checkpoint for step {step} (it keeps steps "
                               f"{', '.join(kept) or 'none'}).")
-  train_lib.restore(model, prefix, weights_only=True)
+  if decoder_only:
+    train_lib.restore_decoder(model, prefix)
+  else:
+    train_lib.restore(model, prefix, weights_only=True)
   return Codec(model, config_utils.model_identity(config), int(prefix.rsplit("-", 1)[1]),
                checkpoint_prefix=prefix)
 
 
 def load_codec_for_file(workdir, model_cls, data):
-  """The codec that decodes `data`: the checkpoint step its header names, and the offset
-  heuristic its model identity says (a file of iterative inference may be coded without it)."""
+  """The decoder-only codec that decodes `data`: the checkpoint step its header names, and the
+  offset heuristic its model identity says (a file of iterative inference may be coded without
+  it)."""
   from common import config_utils, experiment
   header = parse_header(data)
   config, _ = experiment.read_run_config(workdir, model_cls)
@@ -357,4 +364,5 @@ def load_codec_for_file(workdir, model_cls, data):
     config.model_config.offset_heuristic = candidate
     if file_identity(model_cls, config_utils.model_identity(config)) == header.identity:
       offset_heuristic = candidate
-  return load_codec(workdir, model_cls, step=header.step, offset_heuristic=offset_heuristic)
+  return load_codec(workdir, model_cls, step=header.step, offset_heuristic=offset_heuristic,
+                    decoder_only=True)

@@ -54,6 +54,7 @@ class ElicAnalysis(tf.keras.Sequential):
                strides=(2, 2, 2, 2), num_residual_blocks=3):
     super().__init__(name="ElicAnalysis")
     _check_lengths("ElicAnalysis", channels, kernel_sizes, strides)
+    self.output_channels = channels[-1]
     convs = [_conv(c, k, s) for c, k, s in zip(channels, kernel_sizes, strides)]
 
     def res_blocks():

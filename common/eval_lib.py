@@ -65,14 +65,16 @@ def timed_decode(coder, data, repeats, warmup=1):
                                  for stage, times in stage_times.items()}
 
 
-def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=None, warmup=1):
+def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=None, warmup=1,
+                   timer=None):
   """One image through encode -> file bytes -> decode, with metrics.
 
   `latents` (e.g. from iterative inference) are coded instead of the encoder's; enc_time_s is
   then the time to quantize and range-code them. The estimated rate and distortion are those of
   the latents that were coded. `warmup` untimed encodes and decodes precede the timed ones
   (0 once this image size has run). FLOPs are cached in `flops_cache`, by default per model
-  identity for the whole process.
+  identity for the whole process. timer (codec.Timer), if given, receives the wall time of
+  each step: encode, estimate, decode, metrics, flops (benchmarks/eval_split.py).
 
   Returns (record, uint8 reconstruction decoded from the file, file bytes).
   """
@@ -84,20 +86,28 @@ def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=Non
     coded = coder.latents(image) if given_latents is None else given_latents
     return coded, coder.encode_latents(coded, height, width)
 
-  (latents, data), enc_time = timed(encode, timing_repeats, warmup)
-  _, estimated, _ = model.estimate(image_utils.to_model_input(image)[None], latents)
-  reconstruction, dec_time, stage_seconds = timed_decode(coder, data, timing_repeats, warmup)
-  msssim = metrics.ms_ssim_rgb(image, reconstruction)
+  timer = timer or codec.Timer()
+  with timer("encode"):
+    (latents, data), enc_time = timed(encode, timing_repeats, warmup)
+  with timer("estimate"):
+    estimated = {k: float(v) for k, v in model.estimate_rates(latents, height * width).items()}
+  with timer("decode"):
+    reconstruction, dec_time, stage_seconds = timed_decode(coder, data, timing_repeats, warmup)
+  with timer("metrics"):
+    psnr = metrics.psnr_rgb(image, reconstruction)
+    msssim = metrics.ms_ssim_rgb(image, reconstruction)
   if flops_cache is None:
     flops_cache = _FLOPS_CACHE.setdefault(coder.identity, {})
+  with timer("flops"):
+    flops = module_flops_per_pixel(model, height, width, flops_cache)
   record = dict(
-      bpp_estimated=float(estimated["bpp"]), bpp_coded=float(estimated["bpp_coded"]),
+      bpp_estimated=estimated["bpp"], bpp_coded=estimated["bpp_coded"],
       bpp_actual=8 * len(data) / (height * width),
-      file_bytes=len(data), psnr=metrics.psnr_rgb(image, reconstruction), msssim=msssim,
+      file_bytes=len(data), psnr=psnr, msssim=msssim,
       msssim_db=metrics.ms_ssim_db(msssim), enc_time_s=enc_time, dec_time_s=dec_time,
       height=height, width=width,
       **{f"dec_time_{stage}_s": seconds for stage, seconds in stage_seconds.items()},
-      **module_flops_per_pixel(model, height, width, flops_cache))
+      **flops)
   return record, reconstruction, data
 
 

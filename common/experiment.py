@@ -158,21 +158,24 @@ def log_to_file(path):
   logging.set_verbosity(logging.INFO)
 
 
-def build_model(model_cls, model_config, stored=False):
+def build_model(model_cls, model_config, stored=False, decoder_only=False):
   """model_cls(**model_config) with a clear error for keys the model does not take.
 
   stored=True: the config was read from a run's config.json; keys it lacks take the values
   runs had before those keys existed (model_cls.LEGACY_MODEL_CONFIG), not today's defaults.
+  decoder_only=True builds only the decoder side (the model's keyword-only argument, never a
+  config key).
   """
   kwargs = model_config.to_dict()
   if stored:
     kwargs = {**getattr(model_cls, "LEGACY_MODEL_CONFIG", {}), **kwargs}
-  valid = [p for p in inspect.signature(model_cls.__init__).parameters if p != "self"]
+  valid = [name for name, parameter in inspect.signature(model_cls.__init__).parameters.items()
+           if name != "self" and parameter.kind != parameter.KEYWORD_ONLY]
   unknown = sorted(set(kwargs) - set(valid))
   if unknown:
     raise KeyError(f"model_config has key(s) {unknown} that {model_cls.__module__}.Model does "
                    f"not take; valid: {valid}.")
-  return model_cls(**kwargs)
+  return model_cls(**kwargs, decoder_only=True) if decoder_only else model_cls(**kwargs)
 
 
 def read_run_config(workdir, model_cls):
@@ -203,14 +206,16 @@ def read_run_config(workdir, model_cls):
   return config, True
 
 
-def load_run(workdir, model_cls, offset_heuristic=None):
+def load_run(workdir, model_cls, offset_heuristic=None, decoder_only=False):
   """(config, model) of a finished or running workdir, built from its config.json.
 
   Also reads the authors' run directories (config.json + train/checkpoints/, see
   common/authors_runs.py); a directory of neither layout is an error that says so.
   offset_heuristic, if given, replaces the run's (iterative inference turns it off).
+  decoder_only=True builds only the decoder side (see build_model).
   """
   config, stored = read_run_config(workdir, model_cls)
   if offset_heuristic is not None:
     config.model_config.offset_heuristic = bool(offset_heuristic)
-  return config, build_model(model_cls, config.model_config, stored=stored)
+  return config, build_model(model_cls, config.model_config, stored=stored,
+                             decoder_only=decoder_only)

@@ -137,8 +137,12 @@ def atomic_path(path):
       os.remove(temporary)
 
 
-def write_png(path, array_uint8):
-  """Writes a uint8 (H, W, 3) or (H, W) array as a plain PNG (no ICC or other chunks)."""
+def write_png(path, array_uint8, compress_level=6):
+  """Writes a uint8 (H, W, 3) or (H, W) array as a plain PNG (no ICC or other chunks).
+
+  compress_level: zlib's 0..9; 1 writes a 768x512 photo ~6x faster than the default 6 in a
+  file ~13% larger (what a decoder that is timed wants).
+  """
   array = np.asarray(array_uint8)
   if array.dtype != np.uint8 or not (array.ndim == 2 or
                                      (array.ndim == 3 and array.shape[2] == 3)):
@@ -146,7 +150,7 @@ def write_png(path, array_uint8):
         f"write_png({path}): expected a uint8 array of shape (H, W, 3) or (H, W), "
         f"got {array.dtype} {array.shape}.")
   with atomic_path(path) as temporary:
-    Image.fromarray(array).save(temporary, format="PNG")
+    Image.fromarray(array).save(temporary, format="PNG", compress_level=compress_level)
 
 
 def _static_or_dynamic_dim(x, axis):

@@ -2,7 +2,7 @@
 padding to the downsampling factor, the R-D loss and metrics, and the train/eval steps.
 
 Subclasses (factorized/models.py, mshyper/models.py) define the transforms and entropy models via
-`infer_latents(x_padded)` and `decode_latents(latents, training)`.
+`infer_latents(x_padded)` and `latent_bits(latents, training)`.
 """
 import math
 
@@ -16,6 +16,20 @@ from common.transforms import build_transform
 DUMMY_IMAGE_SIDE = 256
 
 
+def upsampling_factor(transform, channels):
+  """Output side of a synthesis `transform` on a 1 x 1 input of `channels` (builds it)."""
+  return int(transform(tf.zeros((1, 1, 1, channels))).shape[1])
+
+
+def _rates(bits, coded_bits, num_pixels):
+  """{bpp (total), bpp_<latent>, bpp_coded (if coded_bits)} of per-image bits."""
+  rates = {f"bpp_{name}": tf.reduce_mean(b) / num_pixels for name, b in bits.items()}
+  rates["bpp"] = tf.add_n(list(rates.values()))
+  if coded_bits is not None:
+    rates["bpp_coded"] = tf.add_n([tf.reduce_mean(b) for b in coded_bits.values()]) / num_pixels
+  return rates
+
+
 class NTCModel(tf.Module):
 
   # Attributes only the encoder uses; every other weight is part of the decoder.
@@ -24,9 +38,15 @@ class NTCModel(tf.Module):
   CODED_LATENTS = ()
 
   def __init__(self, transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
-               latent_config, offset_heuristic, name=None):
-    """Optimizer, latent method and the analysis/synthesis transforms every model has."""
+               latent_config, offset_heuristic, name=None, decoder_only=False):
+    """Optimizer, latent method and the analysis/synthesis transforms every model has.
+
+    decoder_only=True creates only the variables a decoder uses (see _finish_init): the encoder
+    modules stay unbuilt, and encoding with such a model is an error.
+    """
     super().__init__(name=name)
+    self.decoder_only = bool(decoder_only)
+    self._offsets_frozen = False
     self.scheduled_num_steps = int(scheduled_num_steps)
     self.rd_lambda = float(rd_lambda)
     self.latent_config = dict(latent_config or dict(method="unoise"))
@@ -40,7 +60,9 @@ class NTCModel(tf.Module):
     self.optimizer = self._make_optimizer(dict(optimizer_config or {}))
     self.analysis = build_transform(transform_config["analysis"])
     self.synthesis = build_transform(transform_config["synthesis"])
-    self.bottleneck_size = self.analysis(tf.zeros((1, 64, 64, 3))).shape[-1]
+    self.bottleneck_size = self.analysis.output_channels
+    if not self.decoder_only:  # Its variables first, in the order that seeded runs were made.
+      self.analysis(tf.zeros((1, 64, 64, 3)))
 
   def _make_optimizer(self, config):
     valid = {"learning_rate", "reduce_lr_after", "reduce_lr_factor", "warmup_until",
@@ -68,20 +90,34 @@ class NTCModel(tf.Module):
     return self.optimizer.iterations
 
   def _finish_init(self):
-    """Infers the downsampling factor and creates every variable with one dummy forward pass.
+    """Creates the variables and derives the latents' geometry and the downsampling factor.
 
-    The factor is the total stride of the coarsest latent. Creating all variables up front lets
-    checkpoints (with optimizer slots) restore before the first training step.
+    The full model creates every variable with one dummy forward pass, so that checkpoints
+    (with optimizer slots) restore before the first training step; a decoder-only model
+    creates those of the decoder side only. Both take `latent_geometry` ({latent name:
+    (stride, channels)}) from the decoder side (`decoder_geometry`); the full model checks it
+    against what its analysis computes. The factor is the stride of the coarsest latent.
     """
-    dummy = tf.zeros((1, DUMMY_IMAGE_SIDE, DUMMY_IMAGE_SIDE, 3))
-    latents = self.infer_latents(dummy)
-    smallest = min(int(t.shape[1]) for t in latents.values())
-    factor = DUMMY_IMAGE_SIDE // smallest
-    if factor * smallest != DUMMY_IMAGE_SIDE or factor & (factor - 1):
-      raise ValueError(f"Could not infer a power-of-two downsampling factor: a "
-                       f"{DUMMY_IMAGE_SIDE}px image gave latents of side {smallest}.")
+    latents = None
+    if not self.decoder_only:
+      latents = self.infer_latents(tf.zeros((1, DUMMY_IMAGE_SIDE, DUMMY_IMAGE_SIDE, 3)))
+      self.decode_latents(latents, training=False)
+    self.latent_geometry = self.decoder_geometry()
+    factor = max(stride for stride, _ in self.latent_geometry.values())
+    if DUMMY_IMAGE_SIDE % factor or factor & (factor - 1):
+      raise ValueError(f"Could not infer a power-of-two downsampling factor: the synthesis "
+                       f"side gives latent strides {self.latent_geometry}.")
     self.downsample_factor = factor
-    self.decode_latents(latents, training=False)
+    for name, latent in (latents or {}).items():
+      encoded = (DUMMY_IMAGE_SIDE // int(latent.shape[1]), int(latent.shape[-1]))
+      if encoded != self.latent_geometry[name]:
+        raise ValueError(f"Latent {name}: the analysis gives (stride, channels) {encoded}, the "
+                         f"synthesis side expects {self.latent_geometry[name]}.")
+
+  def decoder_geometry(self):
+    """{latent name: (stride, channels)} of the coded latents, from the decoder side alone."""
+    raise NotImplementedError
+
 
   def tau(self):
     """SGA temperature at the current step (only meaningful for latent method 'sga')."""
@@ -110,6 +146,7 @@ class NTCModel(tf.Module):
     iterative search) at every use: about 3x the time of an iterative inference step.
     """
     self.entropy_models = self.make_entropy_models(compression=False, fixed_offsets=True)
+    self._offsets_frozen = True
 
   def rd_lambda_now(self, training):
     if not training:
@@ -135,8 +172,8 @@ class NTCModel(tf.Module):
     bits, coded_bits, x_hat = self.decode_latents(latents, training, method, tau)
     x_hat = image_utils.crop_to(x_hat, height, width)
     num_pixels = tf.cast(height * width, tf.float32)
-    bpp = {f"bpp_{name}": tf.reduce_mean(b) / num_pixels for name, b in bits.items()}
-    total_bpp = tf.add_n(list(bpp.values()))
+    rates = _rates(bits, coded_bits, num_pixels)
+    total_bpp = rates.pop("bpp")
     if training:
       x_255, x_hat_255 = (x + 0.5) * 255., (x_hat + 0.5) * 255.
     else:  # Evaluate what a decoder would output: clipped, rounded 8-bit pixels.
@@ -147,10 +184,28 @@ class NTCModel(tf.Module):
     loss = total_bpp + rd_lambda * mse
     metrics = dict(loss=loss, bpp=total_bpp, mse=mse,
                    psnr=10. * tf.math.log(255. ** 2 / tf.maximum(mse, 1e-10)) / math.log(10.),
-                   rd_lambda=rd_lambda, **bpp)
-    if coded_bits is not None:
-      metrics["bpp_coded"] = tf.add_n([tf.reduce_mean(b) for b in coded_bits.values()]) / num_pixels
+                   rd_lambda=rd_lambda, **rates)
     return loss, metrics, x_hat
+
+  def decode_latents(self, latents, training, method=None, tau=None):
+    """(bits, coded bits, x_hat): latent_bits, then the synthesis of the quantized latents."""
+    bits, coded_bits, y_hat = self.latent_bits(latents, training, method, tau)
+    return bits, coded_bits, self.synthesis(y_hat, training=training)
+
+  def estimate_rates(self, latents, num_pixels):
+    """{bpp, bpp_<latent>, bpp_coded} of coding `latents` of an image of num_pixels pixels
+    outside training: what rd_terms reports, without running the synthesis.
+
+    For fixed weights (evaluation): the first call freezes the quantization offsets.
+    """
+    if not self._offsets_frozen:
+      self.freeze_quantization_offsets()
+    return self._estimate_rates(latents, tf.constant(num_pixels, tf.float32))
+
+  @tf.function(reduce_retracing=True, autograph=False)
+  def _estimate_rates(self, latents, num_pixels):
+    bits, coded_bits, _ = self.latent_bits(latents, training=False)
+    return _rates(bits, coded_bits, num_pixels)
 
   @tf.function
   def train_step(self, x):
@@ -185,9 +240,4 @@ class NTCModel(tf.Module):
   @tf.function(reduce_retracing=True)
   def _evaluate(self, x):
     latents = self.infer_latents(self.pad(x))
-    return self.rd_terms(x, latents, training=False)
-
-  @tf.function(reduce_retracing=True)
-  def estimate(self, x, latents):
-    """rd_terms of images x coded through given latents outside training, as one graph."""
     return self.rd_terms(x, latents, training=False)

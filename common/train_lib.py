@@ -78,25 +78,54 @@ def restore(model, prefix, weights_only):
   else:
     model.optimizer.build(model.trainable_variables)  # So optimizer slots restore immediately.
     target = tf.train.Checkpoint(model=model)
+  status = _restore_matched(target, prefix)
+  if weights_only:
+    status.expect_partial()
+
+
+def restore_decoder(model, prefix):
+  """Restores the decoder-side weights of checkpoint `prefix` (every module but
+  model.ENCODER_MODULES and the optimizer) without reading the encoder's: what a decoder-only
+  model (decoder_only=True) has. Clear error on mismatch, as `restore`."""
+  if authors_runs.is_authors_checkpoint(prefix):
+    try:
+      authors_runs.restore_weights(model, prefix, restore_step=False,
+                                   skip_modules=model.ENCODER_MODULES)
+    except authors_runs.AuthorsRunError as e:
+      raise CheckpointMismatchError(str(e)) from e
+    return
+  modules = {name: child for name, child in _weight_modules(model).items()
+             if name not in model.ENCODER_MODULES}
+  target = tf.train.Checkpoint(model=tf.train.Checkpoint(**modules))
+  encoder = tuple(f"model/{name}/" for name in model.ENCODER_MODULES)
+  _restore_matched(target, prefix, keep=lambda key: not key.startswith(encoder)).expect_partial()
+
+
+def _restore_matched(target, prefix, keep=None):
+  """target.restore(prefix), float16 weights cast to float32 on the way (only the keys that
+  keep(key) accepts, if given); fails unless every object of target got its values."""
   with tempfile.TemporaryDirectory() as scratch:
     upcast = os.path.join(scratch, "ckpt")
-    source = upcast if _cast_checkpoint(prefix, upcast, tf.float16, tf.float32) else prefix
+    cast = _cast_checkpoint(prefix, upcast, tf.float16, tf.float32, keep)
     try:
-      status = target.restore(source)
+      status = target.restore(upcast if cast else prefix)
       status.assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as e:
       raise CheckpointMismatchError(
           f"Checkpoint {prefix} does not match this model (was it written by another model or "
           f"transform config?): {str(e)[:500]}") from e
-  if weights_only:
-    status.expect_partial()
+  return status
+
+
+def _weight_modules(model):
+  """{attribute: module} of the model's children minus its optimizer."""
+  return {name: child for name, child in vars(model).items()
+          if isinstance(child, tf.Module) and name != "optimizer" and not name.startswith("_")}
 
 
 def _weights_view(model):
   """A trackable with the model's children minus its optimizer (for warm starts)."""
-  return tf.train.Checkpoint(**{name: child for name, child in vars(model).items()
-                                if isinstance(child, tf.Module) and name != "optimizer"
-                                and not name.startswith("_")})
+  return tf.train.Checkpoint(**_weight_modules(model))
 
 
 def save_weights(model, directory, step, storage_dtype=tf.float32):
@@ -112,11 +141,16 @@ def save_weights(model, directory, step, storage_dtype=tf.float32):
   return prefix
 
 
-def _cast_checkpoint(source, target, from_dtype, to_dtype):
+def _cast_checkpoint(source, target, from_dtype, to_dtype, keep=None):
   """Rewrites checkpoint `source` as `target` with every from_dtype tensor cast to to_dtype
-  (object graph and keys unchanged); returns False, writing nothing, if there is none."""
+  (object graph and keys unchanged); returns False, writing nothing, if there is none.
+
+  keep(key), if given, selects the tensors to write.
+  """
   reader = tf.train.load_checkpoint(source)
   dtypes = reader.get_variable_to_dtype_map()
+  if keep is not None:
+    dtypes = {name: dtype for name, dtype in dtypes.items() if keep(name)}
   if from_dtype == to_dtype or from_dtype not in dtypes.values():
     return False
   names = sorted(dtypes)

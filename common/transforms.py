@@ -1,7 +1,9 @@
 """Analysis/synthesis transforms of the paper, registered by class name.
 
 Every transform is a Keras layer/model mapping NHWC float tensors to NHWC float tensors, and is
-built from a config dict `{"cls": ClassName, **kwargs}` with `build_transform`. All GDNs are GDN1.
+built from a config dict `{"cls": ClassName, **kwargs}` with `build_transform`. Analysis
+transforms state their `output_channels` (the latent's channels), so a decoder-only model knows
+its latent shapes without building the analysis (tests/test_transforms.py). All GDNs are GDN1.
 The BLS2017 and MBT2018 transforms use tfc.SignalConv2D as the authors' code does; every other
 convolution is a plain Keras conv with "same" padding, as in the graphs on which the published
 FLOP and parameter counts were measured (see tests/test_profile.py; SignalConv2D transforms are
@@ -152,6 +154,7 @@ class BLS2017Analysis(_PlainConvEquivalent, tf.keras.Sequential):
   def __init__(self, num_filters=256):
     super().__init__(name="BLS2017Analysis")
     self._config = dict(num_filters=num_filters)
+    self.output_channels = num_filters
     self.add(_signal_conv(num_filters, 9, down=4, activation=GDN1()))
     self.add(_signal_conv(num_filters, 5, down=2, activation=GDN1()))
     self.add(_signal_conv(num_filters, 5, down=2, use_bias=False))
@@ -180,6 +183,7 @@ class MBT2018Analysis(_PlainConvEquivalent, tf.keras.Sequential):
     super().__init__(name="MBT2018Analysis")
     self._config = dict(channels_base=channels_base, n_layers=n_layers,
                         output_channels=output_channels)
+    self.output_channels = output_channels or channels_base
     for _ in range(n_layers - 1):
       self.add(_signal_conv(channels_base, 5, down=2, activation=GDN1()))
     self.add(_signal_conv(output_channels or channels_base, 5, down=2))
@@ -204,6 +208,7 @@ class CNNAnalysis(tf.keras.Sequential):
   def __init__(self, channels_base=256, output_channels=None, activation_type="leaky_relu"):
     super().__init__(name="CNNAnalysis")
     output_channels = output_channels or channels_base
+    self.output_channels = output_channels
     for _ in range(3):
       self.add(_conv(channels_base, 5, 2, activation=get_activation(activation_type)))
     self.add(_conv(output_channels, 5, 2))
@@ -224,6 +229,7 @@ class HyperAnalysis(tf.keras.Sequential):
 
   def __init__(self, bottleneck_size=320, activation_type="relu"):
     super().__init__(name="HyperAnalysis")
+    self.output_channels = bottleneck_size
     self.add(_conv(bottleneck_size, 3, 1, activation=get_activation(activation_type)))
     self.add(_conv(bottleneck_size, 5, 2, activation=get_activation(activation_type)))
     self.add(_conv(bottleneck_size, 5, 2))
@@ -246,6 +252,7 @@ class HyperAnalysisSmall(tf.keras.Sequential):
 
   def __init__(self, bottleneck_size=320, activation_type="relu"):
     super().__init__(name="HyperAnalysisSmall")
+    self.output_channels = bottleneck_size
     self.add(_conv(bottleneck_size, 3, 1, activation=get_activation(activation_type)))
     self.add(tf.keras.layers.Conv2D(bottleneck_size, 5, strides=2, padding="same",
                                     use_bias=False))

@@ -16,9 +16,10 @@ class Model(ntc_model.NTCModel):
   CODED_LATENTS = (("y", 0),)
 
   def __init__(self, transform_config, scheduled_num_steps=1800000, rd_lambda=0.01,
-               optimizer_config=None, latent_config=None, offset_heuristic=True):
+               optimizer_config=None, latent_config=None, offset_heuristic=True, *,
+               decoder_only=False):
     super().__init__(transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
-                     latent_config, offset_heuristic, name="factorized")
+                     latent_config, offset_heuristic, name="factorized", decoder_only=decoder_only)
     self.prior = tfc.NoisyDeepFactorized(batch_shape=(self.bottleneck_size,))
     self.entropy_models = self.make_entropy_models(compression=False)
     self._finish_init()
@@ -40,17 +41,21 @@ class Model(ntc_model.NTCModel):
         self.prior, coding_rank=CODING_RANK, compression=compression,
         offset_heuristic=self.offset_heuristic, quantization_offset=offset),)
 
+  def decoder_geometry(self):
+    return dict(y=(ntc_model.upsampling_factor(self.synthesis, self.bottleneck_size),
+                   self.bottleneck_size))
+
   def infer_latents(self, x_padded):
     return dict(y=self.analysis(x_padded))
 
-  def decode_latents(self, latents, training, method=None, tau=None):
-    """(bits, coded bits, x_hat): see NTCModel.rd_terms (the estimate is the coded rate here)."""
+  def latent_bits(self, latents, training, method=None, tau=None):
+    """(bits, coded bits, y_hat): see NTCModel.rd_terms (the estimate is the coded rate here)."""
     method, relaxation = self.latent_relaxation(method, tau)
     y_hat, y_bits = quantization.quantize_latent(
         quantization.LatentCoder(self.entropy_models[0]), latents["y"], method, training,
         **relaxation)
     bits = dict(y=y_bits)
-    return bits, (None if training else bits), self.synthesis(y_hat, training=training)
+    return bits, (None if training else bits), y_hat
 
   def profiled_transforms(self, padded_image_shape):
     """{module name: (layer, input shape)} for FLOP accounting on an image of this shape."""

@@ -53,21 +53,23 @@ class Model(ntc_model.NTCModel):
 
   def __init__(self, transform_config, scheduled_num_steps=1800000, rd_lambda=0.01,
                optimizer_config=None, latent_config=None, offset_heuristic=True,
-               scale_parameterization="exp_index"):
+               scale_parameterization="exp_index", *, decoder_only=False):
     if scale_parameterization not in SCALE_PARAMETERIZATIONS:
       raise ValueError(f"Unknown scale_parameterization {scale_parameterization!r}; valid: "
                        f"{sorted(SCALE_PARAMETERIZATIONS)}.")
     self.scale_parameterization = scale_parameterization
     self._scale_index = SCALE_PARAMETERIZATIONS[scale_parameterization]
     super().__init__(transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
-                     latent_config, offset_heuristic, name="mshyper")
+                     latent_config, offset_heuristic, name="mshyper", decoder_only=decoder_only)
     transform_config = dict(transform_config)
     bottleneck_size = self.bottleneck_size
     self.hyper_analysis = build_transform(transform_config.get(
         "hyper_analysis", dict(cls="HyperAnalysis", bottleneck_size=bottleneck_size)))
     self.hyper_synthesis = build_transform(transform_config.get(
         "hyper_synthesis", dict(cls="HyperSynthesis", bottleneck_size=bottleneck_size)))
-    self.hyper_size = self.hyper_analysis(tf.zeros((1, 4, 4, bottleneck_size))).shape[-1]
+    self.hyper_size = self.hyper_analysis.output_channels
+    if not self.decoder_only:
+      self.hyper_analysis(tf.zeros((1, 4, 4, bottleneck_size)))
     self.hyper_prior = tfc.NoisyDeepFactorized(batch_shape=(self.hyper_size,))
     self.entropy_models = self.make_entropy_models(compression=False)
     self._finish_init()
@@ -94,6 +96,11 @@ class Model(ntc_model.NTCModel):
         tfc.NoisyNormal, NUM_SCALES, scale_fn, coding_rank=CODING_RANK, compression=compression)
     return side, conditional
 
+  def decoder_geometry(self):
+    y_stride = ntc_model.upsampling_factor(self.synthesis, self.bottleneck_size)
+    z_stride = y_stride * ntc_model.upsampling_factor(self.hyper_synthesis, self.hyper_size)
+    return dict(z=(z_stride, self.hyper_size), y=(y_stride, self.bottleneck_size))
+
   def infer_latents(self, x_padded):
     y = self.analysis(x_padded)
     return dict(y=y, z=self.hyper_analysis(y))
@@ -109,8 +116,8 @@ class Model(ntc_model.NTCModel):
     indexes = self._scale_index(h)
     return mu, (indexes if training else coding_indexes(indexes))
 
-  def decode_latents(self, latents, training, method=None, tau=None):
-    """(bits, coded bits, x_hat): see NTCModel.rd_terms.
+  def latent_bits(self, latents, training, method=None, tau=None):
+    """(bits, coded bits, y_hat): see NTCModel.rd_terms.
 
     bits use continuous scale indexes, as the authors' code computes its rate (training and
     evaluation alike); outside training, coded bits are those of y under the rounded indexes
@@ -129,7 +136,7 @@ class Model(ntc_model.NTCModel):
       _, coded_y_bits = quantization.LatentCoder(
           conditional_model, scale_indexes=coding_indexes(indexes), loc=mu).hard(latents["y"])
       coded_bits = dict(y=coded_y_bits, z=z_bits)
-    return dict(y=y_bits, z=z_bits), coded_bits, self.synthesis(y_hat, training=training)
+    return dict(y=y_bits, z=z_bits), coded_bits, y_hat
 
   def profiled_transforms(self, padded_image_shape):
     """{module name: (layer, input shape)} for FLOP accounting on an image of this shape."""

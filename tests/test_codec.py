@@ -160,6 +160,11 @@ def test_cached_tables_decode_identically_and_follow_the_weights(hyper_workdir, 
   assert path == prefix + entropy_tables.SUFFIX and os.path.exists(path)
   again = codec.load_codec_for_file(hyper_workdir, HyperModel, small_file)
   np.testing.assert_array_equal(again.decode(small_file), hyper_codec.decode(small_file))
+  # That codec is decoder-only (what `decompress` loads): the full codec's header checks, no
+  # encoder.
+  assert again.model.decoder_only and again.latent_layout() == hyper_codec.latent_layout()
+  with pytest.raises(ValueError, match="decoding only"):
+    again.encode(np.zeros((64, 64, 3), np.uint8))
   model = again.model
   config, _ = experiment.read_run_config(hyper_workdir, HyperModel)
   cached = entropy_tables.load(

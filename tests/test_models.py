@@ -56,6 +56,14 @@ def test_config_trains_two_steps(package, name):
     metrics = model.train_step(x)
   assert int(model.global_step) == 2
   assert np.isfinite(float(metrics["loss"])) and float(metrics["bpp"]) > 0
+  # A decoder-only build knows the latents' geometry the full model checked against its
+  # analysis, and has exactly the decoder's variables (the encoder's are never created).
+  decoder = experiment.build_model(MODELS[package], config.model_config, decoder_only=True)
+  assert decoder.latent_geometry == model.latent_geometry
+  assert decoder.downsample_factor == model.downsample_factor
+  assert ([v.shape for v in decoder.decoder_variables()] ==
+          [v.shape for v in model.decoder_variables()])
+  assert len(decoder.trainable_variables) == len(decoder.decoder_variables())
 
 
 def test_paper_hyperparameters():
@@ -179,6 +187,11 @@ def test_bad_config_keys_are_clear_errors():
   with config.unlocked():
     config.model_config.bogus = 1
   with pytest.raises(KeyError, match=r"\['bogus'\].*valid"):
+    experiment.build_model(HyperModel, config.model_config)
+  with config.unlocked():
+    del config.model_config.bogus
+    config.model_config.decoder_only = True  # An argument of the model, not a config key.
+  with pytest.raises(KeyError, match=r"\['decoder_only'\].*valid"):
     experiment.build_model(HyperModel, config.model_config)
   with pytest.raises(ValueError, match="Unknown optimizer_config key"):
     HyperModel(dict(analysis=dict(cls="CNNAnalysis"), synthesis=dict(cls="JPEGLikeSynthesis")),

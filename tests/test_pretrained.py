@@ -64,7 +64,8 @@ def test_codes_a_held_out_photo_bit_exact_at_the_documented_rate_and_psnr(run):
     np.testing.assert_array_equal(variable.numpy(),
                                   variable.numpy().astype(np.float16).astype(np.float32))
   data = encoder.encode(image)
-  decoded = codec.load_codec(run, Model).decode(data)  # a decoder that only has the file
+  # As `decompress` decodes: a decoder-only model from the float16 checkpoint, given the file.
+  decoded = codec.load_codec_for_file(run, Model, data).decode(data)
   np.testing.assert_array_equal(decoded, reference_reconstruction(encoder, image))
   documented = documented_record(run, PHOTO)
   bpp = 8 * len(data) / (image.shape[0] * image.shape[1])

@@ -42,6 +42,8 @@ def test_builds_and_runs(name, height, width):
   assert np.all(np.isfinite(out.numpy()))
   if name in ANALYSIS:  # "same" padding: ceil division by the total stride.
     assert out.shape[1:3] == (math.ceil(height / 16), math.ceil(width / 16))
+  if name in ANALYSIS or name.startswith("HyperAnalysis"):  # What a decoder-only model trusts.
+    assert layer.output_channels == out.shape[-1]
   if name.endswith("Synthesis") and name not in HYPER_INPUT and "Hyper" not in name:
     assert out.shape[1:] == (shape[1] * 16, shape[2] * 16, 3)
 
