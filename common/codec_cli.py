@@ -8,6 +8,8 @@ import importlib
 import os
 import time
 
+from common import file_io
+
 
 class _Stopwatch:
   """Wall time of consecutive stages since `start`."""
@@ -24,12 +26,6 @@ class _Stopwatch:
   def report(self, extra=None):
     stages = dict(self.seconds, **(extra or {}))
     return " ".join(f"{k}={v:.3f}s" for k, v in stages.items())
-
-
-def _write_bytes(path, data, image_utils):
-  with image_utils.atomic_path(path) as tmp:
-    with open(tmp, "wb") as f:
-      f.write(data)
 
 
 def _check_output(path):
@@ -73,7 +69,7 @@ def main(model_module, argv=None):
       stopwatch.lap("load")
       data = coder.encode(image)
       stopwatch.lap("encode")
-      _write_bytes(args.output, data, image_utils)
+      file_io.write_bytes_atomic(args.output, data)
       stopwatch.lap("write")
       bpp = 8 * len(data) / (image.shape[0] * image.shape[1])
       print(f"{args.input} ({image.shape[1]}x{image.shape[0]}) -> {args.output}: "

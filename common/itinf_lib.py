@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from common import data_lib, eval_lib, image_utils, quantization, results, schedule, train_lib
-from common import preemption
+from common import data_lib, eval_lib, file_io, image_utils, preemption, quantization, results
+from common import schedule, train_lib
 from common.metric_writer import MetricWriter
 
 TAU_KEYS = ("tau_r", "tau_ub", "tau_lb", "tau_t0")
@@ -182,9 +182,7 @@ def optimize_image(coder, image, config, image_dir, progress_prefix, steps_after
       coding_time_s=coding_seconds, itinf_steps_per_sec=steps_per_sec,
       **{f"amortized_{k}": amortized[k] for k in AMORTIZED_FIELDS})
   np.savez(os.path.join(image_dir, "latents.npz"), **{k: v.numpy() for k, v in latents.items()})
-  with image_utils.atomic_path(os.path.join(image_dir, "bitstream.ntc")) as tmp:
-    with open(tmp, "wb") as f:
-      f.write(data)
+  file_io.write_bytes_atomic(os.path.join(image_dir, "bitstream.ntc"), data)
   writer.write_images(ic.num_steps, dict(original=image, amortized=amortized_reconstruction,
                                          optimized=reconstruction), "val")
   writer.flush()

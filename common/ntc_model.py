@@ -8,7 +8,7 @@ import math
 
 import tensorflow as tf
 
-from common import image_utils, quantization, schedule
+from common import image_utils, quantization, results, schedule
 from common import metrics as image_metrics
 from common.transforms import build_transform
 
@@ -179,7 +179,7 @@ class NTCModel(tf.Module):
     msssim = [image_metrics.ms_ssim_rgb(a, b) for a, b in zip(original, reconstruction)]
     if all(v is not None for v in msssim):
       metrics["msssim"] = sum(msssim) / len(msssim)
-      metrics["msssim_db"] = image_metrics.ms_ssim_db(metrics["msssim"])
+      metrics["msssim_db"] = results.ms_ssim_db(metrics["msssim"])
     return metrics, reconstruction
 
   @tf.function(reduce_retracing=True)

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 import configs
 from common import bdrate, bench, codec, config_utils, data_lib, eval_lib, experiment
-from common import image_utils, metrics, plot_rd, results, train_lib
+from common import file_io, image_utils, metrics, plot_rd, results, train_lib
 from mshyper.configs import pretrained
 from mshyper.models import Model
 
@@ -79,9 +79,7 @@ def codec_round_trip(workdir, photo_path, out_dir):
   decoded_path = os.path.join(out_dir, f"{name}_decoded.png")
   image = image_utils.read_image(photo_path)
   coder = codec.load_codec(workdir, Model)
-  with image_utils.atomic_path(bitstream_path) as tmp:
-    with open(tmp, "wb") as f:
-      f.write(coder.encode(image))
+  file_io.write_bytes_atomic(bitstream_path, coder.encode(image))
   with open(bitstream_path, "rb") as f:
     data = f.read()
   decoded = coder.decode(data)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import config_utils, experiment, quantization
+from common import config_utils, data_lib, experiment, quantization
 from common.image_utils import read_image, to_model_input
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
@@ -29,8 +29,7 @@ MODELS = {"factorized": FactorizedModel, "mshyper": HyperModel}
 
 def photo_crops(size=64, count=2):
   """Real photo crops from the embedded training photos, as a float batch."""
-  from configs import dataset_glob
-  paths = sorted(glob.glob(dataset_glob("embedded_train")))[:count]
+  paths = sorted(glob.glob(data_lib.dataset_glob("embedded_train")))[:count]
   return tf.stack([to_model_input(read_image(p)[100:100 + size, 100:100 + size]) for p in paths])
 
 
