@@ -325,36 +325,3 @@ class Codec:
                                   self.tile_latents)
 
 
-def load_codec(workdir, model_cls, step=None, offset_heuristic=None):
-  """Codec for the weights of `workdir` (its latest checkpoint, or checkpoint `step`).
-
-  offset_heuristic, if given, replaces the run's (iterative inference codes without it).
-  """
-  from common import config_utils, experiment, train_lib
-  config, model = experiment.load_run(workdir, model_cls, offset_heuristic)
-  if step is None:
-    prefix = train_lib.resolve_checkpoint(workdir)
-  else:
-    prefix = f"{train_lib.checkpoint_dir(workdir)}/ckpt-{step}"
-    if not tf.io.gfile.exists(prefix + ".index"):
-      kept = tf.train.get_checkpoint_state(train_lib.checkpoint_dir(workdir))
-      kept = [p.rsplit("-", 1)[1] for p in kept.all_model_checkpoint_paths] if kept else []
-      raise FileNotFoundError(f"{workdir} has no checkpoint for step {step} (it keeps steps "
-                              f"{', '.join(kept) or 'none'}).")
-  train_lib.restore(model, prefix, weights_only=True)
-  return Codec(model, config_utils.model_identity(config), int(prefix.rsplit("-", 1)[1]),
-               checkpoint_prefix=prefix)
-
-
-def load_codec_for_file(workdir, model_cls, data):
-  """The codec that decodes `data`: the checkpoint step its header names, and the offset
-  heuristic its model identity says (a file of iterative inference may be coded without it)."""
-  from common import config_utils, experiment
-  header = parse_header(data)
-  config, _ = experiment.read_run_config(workdir, model_cls)
-  offset_heuristic = None
-  for candidate in (True, False):
-    config.model_config.offset_heuristic = candidate
-    if file_identity(model_cls, config_utils.model_identity(config)) == header.identity:
-      offset_heuristic = candidate
-  return load_codec(workdir, model_cls, step=header.step, offset_heuristic=offset_heuristic)

@@ -4,7 +4,6 @@ TensorFlow is imported only once the arguments are valid; range-coding tables ar
 cache next to the checkpoint (common.entropy_tables). --benchmark prints where the wall time went.
 """
 import argparse
-import importlib
 import os
 import time
 
@@ -59,13 +58,13 @@ def main(model_module, argv=None):
     _check_output(args.output)
     import tensorflow  # noqa: F401  (timed on its own: the floor of every TF program)
     stopwatch.lap("import_tensorflow")
-    from common import codec, image_utils
-    model_cls = importlib.import_module(model_module).Model
+    from common import codec, image_utils, run_dir
+    model_cls = run_dir.model_class(model_module)
     stopwatch.lap("import_rest")
     if args.command == "compress":
       image = image_utils.read_image(args.input)
       codec.check_image_size(*image.shape[:2])
-      coder = codec.load_codec(args.workdir, model_cls)
+      coder = run_dir.load_codec(args.workdir, model_cls)
       stopwatch.lap("load")
       data = coder.encode(image)
       stopwatch.lap("encode")
@@ -78,7 +77,7 @@ def main(model_module, argv=None):
     else:
       with open(args.input, "rb") as f:
         data = f.read()
-      coder = codec.load_codec_for_file(args.workdir, model_cls, data)
+      coder = run_dir.load_codec_for_file(args.workdir, model_cls, data)
       stopwatch.lap("load")
       timer = codec.Timer()
       image = coder.decode(data, timer)

@@ -7,8 +7,6 @@
   (JPEG-like and 2-layer synthesis) as image grids.
 """
 import glob
-import importlib
-import json
 import math
 import os
 
@@ -16,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 import configs
-from common import authors_runs, config_utils, experiment, profile_utils, train_lib, transforms
+from common import config_utils, profile_utils, run_dir, transforms
 
 # ---------------------------------------------------------------------------------------------
 # Complexity (get_flops.ipynb)
@@ -70,16 +68,6 @@ EXPLAINED_DIFFERENCES = {
 }
 
 
-def model_class_for_config(config_path):
-  """The Model class of the package a config file belongs to (<package>/configs/NAME.py)."""
-  package = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(config_path))))
-  try:
-    return importlib.import_module(f"{package}.models").Model
-  except ModuleNotFoundError:
-    raise ValueError(f"{config_path} is not in a model package's configs/ folder (expected "
-                     f"<package>/configs/NAME.py next to <package>/models.py).") from None
-
-
 def _output_shape(layer, input_shape):
   """Output shape of `layer` on `input_shape`, from tracing only (nothing is computed)."""
   concrete = tf.function(layer).get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
@@ -131,7 +119,7 @@ def complexity_table(config_paths, height=PROFILE_HEIGHT, width=PROFILE_WIDTH):
     path = os.path.join(configs.PROJECT_DIR, path)
     print(f"Profiling {name} ({os.path.relpath(path, configs.PROJECT_DIR)}) ...", flush=True)
     config = config_utils.load_config_module(path).get_config()
-    model = experiment.build_model(model_class_for_config(path), config.model_config)
+    model = run_dir.build_model(run_dir.model_class_of_config(path), config.model_config)
     table.append(dict(model=name, config=path, **profile_model(model, height, width)))
   return table
 
@@ -234,12 +222,12 @@ def notebook_workdir():
     return os.path.abspath(workdir)
   # CheckpointManager keeps a `checkpoint` index file in every workdir's checkpoint dir.
   indexes = glob.glob(os.path.join(configs.EXPERIMENTS_DIR, "*", "*",
-                                   train_lib.CHECKPOINT_SUBDIR, "checkpoint"))
+                                   run_dir.CHECKPOINT_SUBDIR, "checkpoint"))
   if not indexes:
     raise FileNotFoundError(
         f"${WORKDIR_ENV} is not set and there is no trained run under {configs.EXPERIMENTS_DIR}. "
         f"Set {WORKDIR_ENV} to a run directory (with config.json and "
-        f"{train_lib.CHECKPOINT_SUBDIR}/), or train one, e.g. `python -m mshyper.train "
+        f"{run_dir.CHECKPOINT_SUBDIR}/), or train one, e.g. `python -m mshyper.train "
         f"--config mshyper/configs/quickstart.py`.")
   return os.path.dirname(os.path.dirname(max(indexes, key=os.path.getmtime)))
 
@@ -249,19 +237,10 @@ def load_trained_model(workdir):
 
   The optimizer is restored too, so that model.global_step tells how long the model trained.
   """
-  record_path = os.path.join(workdir, experiment.RUN_RECORD)
-  if authors_runs.is_authors_run(workdir):
-    model_module = authors_runs.model_module(workdir)
-  elif not os.path.exists(record_path):
-    raise FileNotFoundError(f"{workdir} has no {experiment.RUN_RECORD}, so it is not a run "
-                            f"directory of a train entry point (e.g. python -m mshyper.train) "
-                            f"nor an authors' run directory (config.json + train/checkpoints/).")
-  else:
-    with open(record_path) as f:
-      model_module = json.load(f)["model"]
-  config, model = experiment.load_run(workdir, importlib.import_module(model_module).Model)
-  prefix = train_lib.resolve_checkpoint(workdir)
-  train_lib.restore(model, prefix, weights_only=False)
+  model_cls = run_dir.model_class(run_dir.model_module_of_run(workdir))
+  config, model = run_dir.load_run(workdir, model_cls)
+  prefix = run_dir.resolve_checkpoint(workdir)
+  run_dir.restore(model, prefix, weights_only=False)
   return config, model, prefix
 
 

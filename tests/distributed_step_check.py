@@ -18,7 +18,7 @@ import tensorflow as tf
 cpu, = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from common import config_utils, data_lib, experiment, train_lib  # noqa: E402
+from common import config_utils, data_lib, run_dir, train_lib  # noqa: E402
 from mshyper.models import Model  # noqa: E402
 
 QUICKSTART = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -33,7 +33,7 @@ def build(strategy, clipnorm):
       "model_config.transform_config.analysis.channels_base": 16,
       "model_config.transform_config.analysis.output_channels": 32})
   with strategy.scope():
-    return experiment.build_model(Model, config.model_config)
+    return run_dir.build_model(Model, config.model_config)
 
 
 def compare(clipnorm, batch, mirrored):

@@ -246,7 +246,7 @@ def test_dummy_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
 def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
   import tensorflow as tf
 
-  from common import eval_lib, results, train_lib
+  from common import eval_lib, results, run_dir
 
   experiments = tmp_path / "experiments"
   train_jobs, eval_jobs = tmp_path / "train_jobs", tmp_path / "eval_jobs"
@@ -263,7 +263,7 @@ def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
   for task in sweep:
     workdir = xid_dir / f"wid={task['hid']}-{task['run_name']}"
     assert workdir.is_dir(), f"{workdir} missing; {experiments}: {sorted(experiments.rglob('*'))}"
-    latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(str(workdir)))
+    latest = tf.train.latest_checkpoint(run_dir.checkpoint_dir(str(workdir)))
     assert latest and latest.endswith("-3"), f"{workdir}: latest checkpoint {latest}"
     rd_lambda = json.loads((workdir / "config.json").read_text())["model_config"]["rd_lambda"]
     assert rd_lambda == task["overrides"]["model_config.rd_lambda"], (workdir, rd_lambda)
@@ -313,7 +313,7 @@ def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_pat
   checkpoint and requeue itself; the requeued run resumes and logs every step once."""
   import tensorflow as tf
 
-  from common import train_lib
+  from common import run_dir
 
   config = tmp_path / "requeue.py"
   config.write_text(REQUEUE_CONFIG)
@@ -348,7 +348,7 @@ def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_pat
   saved = re.search(r"SIGUSR1 received: checkpoint saved at step (\d+)", train_log)
   assert saved and 20 <= int(saved.group(1)) < 120, train_log[-3000:]
   assert re.search(rf"Resumed from .*ckpt-{saved.group(1)} at step {saved.group(1)}", train_log)
-  latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(str(workdir)))
+  latest = tf.train.latest_checkpoint(run_dir.checkpoint_dir(str(workdir)))
   assert latest.endswith("-120"), latest
   steps = metrics_steps()
   assert steps == list(range(5, 121, 5)), steps
@@ -433,13 +433,13 @@ def test_multi_worker_training_on_two_tasks(slurm_cluster, tmp_path):
   import numpy as np
   import tensorflow as tf
 
-  from common import config_utils, data_lib, experiment, train_lib
+  from common import config_utils, data_lib, run_dir, train_lib
   from mshyper.models import Model
 
   config_path = tmp_path / "multi.py"
   config_path.write_text(MULTI_WORKER_CONFIG)
   config = config_utils.load_config_module(str(config_path)).get_config()
-  start = experiment.build_model(Model, config.model_config)
+  start = run_dir.build_model(Model, config.model_config)
   start_prefix = tf.train.Checkpoint(model=start).save(str(tmp_path / "start" / "ckpt"))
   experiments, jobs = tmp_path / "experiments", tmp_path / "jobs"
   launch = run_launcher(
@@ -477,9 +477,9 @@ def test_multi_worker_training_on_two_tasks(slurm_cluster, tmp_path):
   steps = steps_logged()
   assert steps == list(range(1, 13)), steps
 
-  trained = experiment.build_model(Model, config.model_config)
-  train_lib.restore(trained, str(workdir / "checkpoints" / "ckpt-12"), weights_only=True)
-  single = experiment.build_model(Model, config.model_config)
+  trained = run_dir.build_model(Model, config.model_config)
+  run_dir.restore(trained, str(workdir / "checkpoints" / "ckpt-12"), weights_only=True)
+  single = run_dir.build_model(Model, config.model_config)
   train_input = data_lib.TrainInput(config.train_data_config.dataset, 64, 4, seed=1)
   assert train_lib.train(single, str(tmp_path / "single"), train_input, 12,
                          warm_start=start_prefix, checkpoint_every=1000, eval_every=1000) == 0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import config_utils, experiment, preemption, train_lib
+from common import config_utils, preemption, run_dir
 from common.metric_writer import MetricWriter
 from common.data_lib import train_dataset
 from mshyper.models import Model
@@ -24,7 +24,7 @@ QUICKSTART = os.path.join(ROOT, "mshyper", "configs", "quickstart.py")
 def quickstart_model(**overrides):
   config = config_utils.load_config_module(QUICKSTART).get_config()
   config_utils.apply_overrides(config, overrides)
-  return experiment.build_model(Model, config.model_config)
+  return run_dir.build_model(Model, config.model_config)
 
 
 @pytest.mark.slow
@@ -148,8 +148,8 @@ def test_checkpoint_from_another_model_is_rejected(tmp_path):
   small = quickstart_model(**{"model_config.transform_config.analysis.output_channels": 32})
   small.train_step(tf.zeros((1, 64, 64, 3)))
   prefix = tf.train.Checkpoint(model=small).save(os.path.join(tmp_path, "ckpt"))
-  with pytest.raises(train_lib.CheckpointMismatchError, match="does not match this model"):
-    train_lib.restore(quickstart_model(), prefix, weights_only=True)
+  with pytest.raises(run_dir.CheckpointMismatchError, match="does not match this model"):
+    run_dir.restore(quickstart_model(), prefix, weights_only=True)
 
 
 def test_unknown_cli_config_key_fails_clearly(tmp_path):
@@ -161,7 +161,7 @@ def test_unknown_cli_config_key_fails_clearly(tmp_path):
 
 def test_missing_warm_start_is_clear(tmp_path):
   with pytest.raises(FileNotFoundError, match="No checkpoint found"):
-    train_lib.resolve_checkpoint(str(tmp_path / "nope"), hid=0)
+    run_dir.resolve_checkpoint(str(tmp_path / "nope"), hid=0)
 
 
 def test_metric_writer_drops_records_after_the_resume_step(tmp_path):
