@@ -91,7 +91,7 @@ def untiled_worker(workdir, bitstream, output):
 
 
 def run(args):
-  from common import results
+  from benchmarks import reporting
   rows = {}
   with tempfile.TemporaryDirectory() as tmp:
     files = {}
@@ -115,9 +115,7 @@ def run(args):
                 weights="random initialization (tf.keras seed 0), latents random",
                 note="peak RSS = ru_maxrss of the decoding process (python -m mshyper.codec "
                      "decompress for 'tiled')", models=rows)
-  results.write_json(args.out, report)
-  print(json.dumps(rows, indent=1))
-  print(f"wrote {args.out}")
+  reporting.publish(report, args.out, summary=json.dumps(rows, indent=1))
 
 
 def main(argv=None):

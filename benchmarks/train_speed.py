@@ -7,13 +7,13 @@ untimed warm-up steps (tracing, compiling), their ratio, and peak resident memor
       --patchsize 256 --steps 5 [--variants plain,xla] [--out result.json]
 """
 import argparse
-import json
 import resource
 import statistics
 import time
 
 import tensorflow as tf
 
+from benchmarks import reporting
 from common import config_utils, data_lib, run_dir, train_lib
 
 VARIANTS = {"plain": False, "xla": True}  # name -> jit_compile
@@ -71,10 +71,7 @@ def main():
     parser.error(f"unknown variants {unknown}; valid: {sorted(VARIANTS)}")
   result = measure(args.config, args.batchsize, args.patchsize, args.steps, args.warmup,
                    variants, args.dataset)
-  print(json.dumps(result, indent=2))
-  if args.out:
-    with open(args.out, "w") as f:
-      json.dump(result, f, indent=2)
+  reporting.publish(result, args.out)
 
 
 if __name__ == "__main__":
