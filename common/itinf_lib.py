@@ -16,7 +16,6 @@ from common import data_lib, eval_lib, file_io, image_utils, preemption, quantiz
 from common import schedule
 from common.metric_writer import MetricWriter
 
-TAU_KEYS = ("tau_r", "tau_ub", "tau_lb", "tau_t0")
 # Per-image record fields repeated with an "amortized_" prefix: the numbers before itinf.
 AMORTIZED_FIELDS = ("bpp_estimated", "bpp_actual", "file_bytes", "psnr", "msssim",
                     "msssim_db", "enc_time_s", "rd_loss")
@@ -30,23 +29,13 @@ class LatentOptimization:
   """
 
   def __init__(self, model, x, latents, num_steps, latent_config, optimizer_config):
-    latent_config = dict(latent_config)
-    self.method = latent_config.pop("method")
-    if self.method not in quantization.METHODS:
-      raise ValueError(f"Unknown itinf latent method {self.method!r}; valid: "
-                       f"{quantization.METHODS}.")
-    unknown = sorted(set(latent_config) - set(TAU_KEYS))
-    if unknown:
-      raise ValueError(f"Unknown latent_config key(s) {unknown}; valid: method, {TAU_KEYS}.")
-    self.tau_config = latent_config
+    self.method = quantization.check_latent_config(latent_config, what="itinf latent")
+    self.tau_config = quantization.tau_schedule(latent_config)
     self.model, self.x = model, x
     self.latents = {name: tf.Variable(value, name=name) for name, value in latents.items()}
-    self.learning_rate = schedule.WarmupDropSchedule(
-        base_learning_rate=optimizer_config["learning_rate"], total_num_steps=num_steps,
-        warmup_steps=int(optimizer_config["warmup_until"] * num_steps),
-        drop_after=optimizer_config["reduce_lr_after"],
-        drop_factor=optimizer_config["reduce_lr_factor"])
-    self.optimizer = tf.keras.optimizers.Adam(learning_rate=self.learning_rate)
+    # No gradient clipping unless the config sets it (the authors' itinf has none).
+    self.optimizer, self.learning_rate = schedule.make_optimizer(optimizer_config, num_steps,
+                                                                 global_clipnorm=None)
     # A fresh tf.function per image: its variables and optimizer slots have this image's shapes.
     self.step = tf.function(self._step)
 

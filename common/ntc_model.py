@@ -1,8 +1,8 @@
 """Model-independent parts of a nonlinear transform coding model: optimizer, schedules,
 padding to the downsampling factor, the R-D loss and metrics, and the train/eval steps.
 
-Subclasses (factorized/models.py, mshyper/models.py) define the transforms and entropy models via
-`infer_latents(x_padded)` and `decode_latents(latents, training)`.
+A model family (factorized/models.py, mshyper/models.py) subclasses NTCModel and implements the
+hooks it declares (each raises NotImplementedError here, with its contract in its docstring).
 """
 import math
 
@@ -17,45 +17,103 @@ DUMMY_IMAGE_SIDE = 256
 
 
 class NTCModel(tf.Module):
+  """A transform coding model: x -> g_a -> latents -> entropy models -> g_s -> x_hat.
+
+  Built by NTCModel.__init__ (a subclass's __init__ sets its own options, then calls it last):
+  the optimizer, `analysis` (g_a) and `synthesis` (g_s) from transform_config, then the
+  subclass's `build_latent_model` (its priors and hyper transforms), `entropy_models`, and one
+  dummy forward pass that creates every variable and infers `downsample_factor`.
+
+  Hooks a subclass implements (each documented below): build_latent_model, make_entropy_models,
+  infer_latents, quantize_and_synthesize, profiled_transforms, compress_latents,
+  decompress_latents; and the class attributes CODED_LATENTS and ENCODER_MODULES.
+  """
 
   # Attributes only the encoder uses; every other weight is part of the decoder.
   ENCODER_MODULES = ("analysis",)
-  # (latent name, index of its entropy model) in file order (subclasses).
+  # (latent name, index of its entropy model in make_entropy_models()) in file order.
   CODED_LATENTS = ()
 
   def __init__(self, transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
                latent_config, offset_heuristic, name=None):
-    """Optimizer, latent method and the analysis/synthesis transforms every model has."""
+    """Optimizer, latent method, the analysis/synthesis transforms every model has, then the
+    subclass's latent model and entropy models, and every variable (a dummy forward pass)."""
     super().__init__(name=name)
     self.scheduled_num_steps = int(scheduled_num_steps)
     self.rd_lambda = float(rd_lambda)
     self.latent_config = dict(latent_config or dict(method="unoise"))
-    self.latent_method = self.latent_config.get("method", "unoise")
-    if self.latent_method not in quantization.METHODS:
-      raise ValueError(f"Unknown latent method {self.latent_method!r}; valid: "
-                       f"{quantization.METHODS}.")
+    self.latent_method = quantization.check_latent_config(self.latent_config)
     # Rounding around the prior's mode is meaningless when the synthesis sees rounded latents.
     self.offset_heuristic = (bool(offset_heuristic)
                              and self.latent_method not in quantization.GRID_METHODS)
-    self.optimizer = self._make_optimizer(dict(optimizer_config or {}))
+    self.optimizer, self.learning_rate = schedule.make_optimizer(optimizer_config,
+                                                                 self.scheduled_num_steps)
     self.analysis = build_transform(transform_config["analysis"])
     self.synthesis = build_transform(transform_config["synthesis"])
     self.bottleneck_size = self.analysis(tf.zeros((1, 64, 64, 3))).shape[-1]
+    self.build_latent_model(dict(transform_config))
+    self.entropy_models = self.make_entropy_models(compression=False)
+    self._create_variables()
 
-  def _make_optimizer(self, config):
-    valid = {"learning_rate", "reduce_lr_after", "reduce_lr_factor", "warmup_until",
-             "global_clipnorm"}
-    unknown = sorted(set(config) - valid)
-    if unknown:
-      raise ValueError(f"Unknown optimizer_config key(s) {unknown}; valid: {sorted(valid)}.")
-    self.learning_rate = schedule.WarmupDropSchedule(
-        base_learning_rate=config.get("learning_rate", 1e-4),
-        total_num_steps=self.scheduled_num_steps,
-        warmup_steps=int(config.get("warmup_until", 0.02) * self.scheduled_num_steps),
-        drop_after=config.get("reduce_lr_after", 0.8),
-        drop_factor=config.get("reduce_lr_factor", 0.1))
-    return tf.keras.optimizers.Adam(learning_rate=self.learning_rate,
-                                    global_clipnorm=config.get("global_clipnorm", 1.0))
+  # ---------------------------------------------------------------------------------------------
+  # Hooks of a model family.
+
+  def build_latent_model(self, transform_config):
+    """Creates the modules of the latents' probability model (e.g. hyper transforms, priors).
+
+    Called by NTCModel.__init__ once `analysis`, `synthesis` and `bottleneck_size` (channels of
+    y) exist, before make_entropy_models. transform_config: the model's, as a dict.
+    """
+    raise NotImplementedError
+
+  def make_entropy_models(self, compression, fixed_offsets=False, tables=None):
+    """A tuple of TFC entropy models, one per entropy model index of CODED_LATENTS.
+
+    compression=True builds range-coding tables; fixed_offsets=True computes quantization
+    offsets once instead of at every use; tables (per model, from common.entropy_tables) gives
+    coding models without building the tables.
+    """
+    raise NotImplementedError
+
+  def infer_latents(self, x_padded):
+    """The encoder: {latent name: continuous latent} of images padded to downsample_factor."""
+    raise NotImplementedError
+
+  def quantize_and_synthesize(self, latents, training, method=None, tau=None):
+    """Quantizes (or relaxes) every latent, measures its rate, and synthesizes the image.
+
+    Args:
+      latents: as infer_latents returns them (or being optimized by iterative inference).
+      training: relaxed quantization (the latent method) if True, hard rounding if False.
+      method, tau: override the training latent method and SGA temperature (itinf).
+    Returns:
+      (bits, coded bits, x_hat): {latent name: bits per image} as the authors' code estimates
+      the rate; outside training, the information content of exactly what the range coder codes
+      (None in training); the padded reconstruction.
+    """
+    raise NotImplementedError
+
+  def profiled_transforms(self, padded_image_shape):
+    """{module name (g_a, h_a, g_s, h_s): (layer, its input shape)} for an image padded to
+    this (N, H, W, 3) shape, for FLOP and parameter accounting; modules a model lacks are
+    absent."""
+    raise NotImplementedError
+
+  def compress_latents(self, latents, entropy_models):
+    """Range-codes hard-rounded latents with coding entropy models (make_entropy_models(
+    compression=True)); returns [(latent name, string, integer symbols)] in file order."""
+    raise NotImplementedError
+
+  def decompress_latents(self, strings, shapes, entropy_models, timer, verify):
+    """Range-decodes: the inverse of compress_latents, up to the synthesis input y_hat.
+
+    strings/shapes: {latent name: string / latent shape (H, W, C)}; timer(stage) is a context
+    manager that times a stage; verify(name, symbols) checks each latent's symbols as soon as it
+    is decoded (against the checksums in the file).
+    """
+    raise NotImplementedError
+
+  # ---------------------------------------------------------------------------------------------
 
   def decoder_variables(self):
     """The trainable variables a decoder uses (all but the encoder modules'), in a fixed order."""
@@ -67,7 +125,7 @@ class NTCModel(tf.Module):
   def global_step(self):
     return self.optimizer.iterations
 
-  def _finish_init(self):
+  def _create_variables(self):
     """Infers the downsampling factor and creates every variable with one dummy forward pass.
 
     The factor is the total stride of the coarsest latent. Creating all variables up front lets
@@ -81,14 +139,12 @@ class NTCModel(tf.Module):
       raise ValueError(f"Could not infer a power-of-two downsampling factor: a "
                        f"{DUMMY_IMAGE_SIDE}px image gave latents of side {smallest}.")
     self.downsample_factor = factor
-    self.decode_latents(latents, training=False)
+    self.quantize_and_synthesize(latents, training=False)
 
   def tau(self):
     """SGA temperature at the current step (only meaningful for latent method 'sga')."""
-    keys = ("tau_r", "tau_ub", "tau_lb", "tau_t0")
     return schedule.sga_temperature(self.global_step,
-                                    **{k: self.latent_config[k] for k in keys
-                                       if k in self.latent_config})
+                                    **quantization.tau_schedule(self.latent_config))
 
   def latent_relaxation(self, method=None, tau=None):
     """(latent method, its keyword arguments for quantization.quantize_latent).
@@ -132,7 +188,7 @@ class NTCModel(tf.Module):
     coder codes (rounded scale indexes), i.e. a real file's size minus coder overhead and header.
     """
     height, width = tf.shape(x)[1], tf.shape(x)[2]
-    bits, coded_bits, x_hat = self.decode_latents(latents, training, method, tau)
+    bits, coded_bits, x_hat = self.quantize_and_synthesize(latents, training, method, tau)
     x_hat = image_utils.crop_to(x_hat, height, width)
     num_pixels = tf.cast(height * width, tf.float32)
     bpp = {f"bpp_{name}": tf.reduce_mean(b) / num_pixels for name, b in bits.items()}
