@@ -3,8 +3,7 @@
 No personal paths live here: every directory can be moved with an environment variable
 (read once, at import time), and a gitignored `configs_local.py` next to this file may
 define `DATASETS = {name: glob}` to add or override dataset entries on one machine.
-Pure data: it imports nothing of the project (common/data_lib.py's `dataset_glob` resolves
-dataset names).
+Pure data: it imports nothing of the project (common/datasets.py resolves dataset names).
 """
 
 import importlib.util

@@ -40,7 +40,7 @@ import PIL
 from PIL import features
 from PIL import Image
 
-from common import data_lib
+from common import datasets
 from common import image_utils
 from common import metrics
 from common import results
@@ -244,7 +244,7 @@ def parse_codecs(text):
 
 
 def find_images(images_arg):
-  pattern = data_lib.dataset_glob(images_arg)
+  pattern = datasets.dataset_glob(images_arg)
   paths = sorted(glob.glob(pattern))
   if not paths:
     raise ValueError(f"No images match {pattern!r} (from --images {images_arg!r}).")

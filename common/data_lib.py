@@ -20,7 +20,7 @@ from PIL import Image
 import tensorflow as tf
 
 import configs
-from common import embedded_photos, image_utils
+from common import datasets, image_utils
 
 _MAKE_DATA = "run `make data` (python -m common.build_data) to build it from Debian/PyPI packages"
 # How to obtain the files of a built-in dataset name, for the empty-glob error.
@@ -36,29 +36,6 @@ _TF_DECODABLE_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
 _HEADER_CHECK_LOG_EVERY = 10000
 
 
-# A name containing any of these is a glob or path, not a dataset name.
-_PATTERN_CHARS = frozenset("*?[" + os.sep + (os.altsep or ""))
-# Written under DATA_DIR/embedded/ by `dataset_glob` on first use (common/embedded_photos.py).
-_EMBEDDED_DATASETS = ("embedded_train", "embedded_eval")
-
-
-def dataset_glob(name_or_glob):
-  """Returns the file glob of a dataset name; globs and paths pass through unchanged.
-
-  Anything containing a glob character or a path separator is taken as a glob. For the
-  embedded datasets the photos are written to DATA_DIR on first use.
-  """
-  if _PATTERN_CHARS & set(name_or_glob):
-    return name_or_glob
-  if name_or_glob not in configs.DATASETS:
-    raise ValueError(
-        f"Unknown dataset name {name_or_glob!r}; known names: "
-        f"{', '.join(sorted(configs.DATASETS))} (or pass a file glob such as 'data/kodak/*.png').")
-  if name_or_glob in _EMBEDDED_DATASETS:
-    embedded_photos.ensure_embedded_photos()
-  return configs.DATASETS[name_or_glob]
-
-
 def list_images(name_or_glob):
   """Sorted files matching a dataset name (see configs.DATASETS) or a glob ('**' recurses).
 
@@ -66,7 +43,7 @@ def list_images(name_or_glob):
     ValueError: nothing matches (with how to get the files for a built-in dataset name),
       or the name is unknown.
   """
-  pattern = dataset_glob(name_or_glob)
+  pattern = datasets.dataset_glob(name_or_glob)
   files = sorted(path for path in glob.glob(os.path.expanduser(pattern), recursive=True)
                  if os.path.isfile(path))
   if not files:
@@ -187,7 +164,7 @@ class TrainInput:
       0 turns the cache off. JPEGs decode only the crop, so they are never cached.
     jpeg_crop_decode: False decodes whole JPEGs before cropping (for comparison).
     """
-    pattern = dataset_glob(name_or_glob)
+    pattern = datasets.dataset_glob(name_or_glob)
     self._headers = _files_at_least(list_images(pattern), patch_size, pattern)
     self.files = list(self._headers)
     logging.info("Training on %d images from %r, %dx%d crops, batch %d.", len(self.files),
@@ -399,7 +376,7 @@ def eval_dataset(name_or_glob, center_crop=None):
   duplicates = sorted(name for name, count in collections.Counter(names).items() if count > 1)
   if duplicates:
     raise ValueError(f"Image names must be unique within a dataset; repeated: {duplicates} "
-                     f"(in {dataset_glob(name_or_glob)!r}).")
+                     f"(in {datasets.dataset_glob(name_or_glob)!r}).")
 
   def generate():
     for path, name in zip(files, names):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import config_utils, data_lib, quantization, run_dir
+from common import config_utils, datasets, quantization, run_dir
 from common.image_utils import read_image, to_model_input
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
@@ -28,7 +28,7 @@ PAPER_CONFIGS = [("factorized", "bls2017"), ("mshyper", "mbt2018"), ("mshyper", 
 
 def photo_crops(size=64, count=2):
   """Real photo crops from the embedded training photos, as a float batch."""
-  paths = sorted(glob.glob(data_lib.dataset_glob("embedded_train")))[:count]
+  paths = sorted(glob.glob(datasets.dataset_glob("embedded_train")))[:count]
   return tf.stack([to_model_input(read_image(p)[100:100 + size, 100:100 + size]) for p in paths])
 
 
