@@ -3,6 +3,7 @@
 No personal paths live here: every directory can be moved with an environment variable
 (read once, at import time), and a gitignored `configs_local.py` next to this file may
 define `DATASETS = {name: glob}` to add or override dataset entries on one machine.
+Pure data: it imports nothing of the project (common/datasets.py resolves dataset names).
 """
 
 import importlib.util
@@ -44,27 +45,3 @@ if os.path.exists(_LOCAL_FILE):
   _local = importlib.util.module_from_spec(_spec)
   _spec.loader.exec_module(_local)
   DATASETS.update(getattr(_local, "DATASETS", {}))
-
-# A name containing any of these is a glob or path, not a dataset name.
-_PATTERN_CHARS = frozenset("*?[" + os.sep + (os.altsep or ""))
-# Written under DATA_DIR/embedded/ by `dataset_glob` on first use (common/embedded_photos.py).
-_EMBEDDED_DATASETS = ("embedded_train", "embedded_eval")
-
-
-def dataset_glob(name_or_glob):
-  """Returns the file glob of a dataset name; globs and paths pass through unchanged.
-
-  Anything containing a glob character or a path separator is taken as a glob. For the
-  embedded datasets the photos are written to DATA_DIR on first use.
-  """
-  if _PATTERN_CHARS & set(name_or_glob):
-    return name_or_glob
-  if name_or_glob not in DATASETS:
-    raise ValueError(
-        f"Unknown dataset name {name_or_glob!r}; known names: {', '.join(sorted(DATASETS))}"
-        " (or pass a file glob such as 'data/kodak/*.png').")
-  if name_or_glob in _EMBEDDED_DATASETS:
-    # Imported here: it pulls in TensorFlow, which plain config users do not need.
-    from common import embedded_photos
-    embedded_photos.ensure_embedded_photos()
-  return DATASETS[name_or_glob]

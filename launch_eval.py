@@ -14,8 +14,8 @@ from pathlib import Path
 from absl import app
 from absl import flags
 
-import configs
 import slurm_template
+from common import datasets
 
 flags.DEFINE_string("workdirs", None, "Glob of training workdirs, e.g. 'experiments/1234/wid=*'.")
 flags.DEFINE_string("dataset", None, "Dataset name known to configs.DATASETS, or a glob.")
@@ -33,11 +33,11 @@ def main(argv):
     raise app.UsageError(f"No directories match --workdirs={FLAGS.workdirs!r}.")
   # Fail here rather than in every task (this also writes embedded datasets once, up front).
   try:
-    dataset_files = glob.glob(configs.dataset_glob(FLAGS.dataset))
+    dataset_files = glob.glob(datasets.dataset_glob(FLAGS.dataset))
   except ValueError as e:
     raise app.UsageError(str(e)) from e
   if not dataset_files:
-    raise app.UsageError(f"Dataset {FLAGS.dataset!r} ({configs.dataset_glob(FLAGS.dataset)}) "
+    raise app.UsageError(f"Dataset {FLAGS.dataset!r} ({datasets.dataset_glob(FLAGS.dataset)}) "
                          "matches no files.")
   job_name = FLAGS.job_name or slurm_template.default_job_name(FLAGS.main, FLAGS.dataset)
   job_dir = slurm_template.new_job_dir(job_name, create=not FLAGS.dry_run)

@@ -33,19 +33,19 @@ def make_run(config_path, workdir, height, width, bitstream):
   import numpy as np
   import tensorflow as tf
 
-  from common import codec, config_utils, experiment
+  from common import codec, config_utils, run_dir
   from mshyper.models import Model
   tf.keras.utils.set_random_seed(0)
   config = config_utils.load_config_module(
       os.path.join(configs.PROJECT_DIR, config_path)).get_config()
-  model = experiment.build_model(Model, config.model_config)
+  model = run_dir.build_model(Model, config.model_config)
   os.makedirs(os.path.join(workdir, "checkpoints"))
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config_utils.config_to_json(config))
   # As training writes it (train_lib: Checkpoint.save numbers the prefix).
   prefix = tf.train.Checkpoint(model=model).save(os.path.join(workdir, "checkpoints", "ckpt"))
   coder = codec.Codec(model, config_utils.model_identity(config),
-                      step=int(prefix.rsplit("-", 1)[1]), checkpoint_prefix=prefix)
+                      step=run_dir.checkpoint_step(prefix), checkpoint_prefix=prefix)
   factor = model.downsample_factor
   rows, cols = -(-height // factor), -(-width // factor)
   rng = np.random.default_rng(0)
@@ -81,17 +81,17 @@ def decode_in_child(workdir, bitstream, output, tiled):
 
 
 def untiled_worker(workdir, bitstream, output):
-  from common import codec, image_utils
+  from common import image_utils, run_dir
   from mshyper.models import Model
   with open(bitstream, "rb") as f:
     data = f.read()
-  coder = codec.load_codec_for_file(workdir, Model, data)
+  coder = run_dir.load_codec_for_file(workdir, Model, data)
   coder.tile_latents = 1 << 30
   image_utils.write_png(output, coder.decode(data))
 
 
 def run(args):
-  from common import results
+  from benchmarks import reporting
   rows = {}
   with tempfile.TemporaryDirectory() as tmp:
     files = {}
@@ -115,9 +115,7 @@ def run(args):
                 weights="random initialization (tf.keras seed 0), latents random",
                 note="peak RSS = ru_maxrss of the decoding process (python -m mshyper.codec "
                      "decompress for 'tiled')", models=rows)
-  results.write_json(args.out, report)
-  print(json.dumps(rows, indent=1))
-  print(f"wrote {args.out}")
+  reporting.publish(report, args.out, summary=json.dumps(rows, indent=1))
 
 
 def main(argv=None):

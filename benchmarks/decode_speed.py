@@ -40,7 +40,7 @@ from PIL import Image
 import tensorflow as tf
 
 import configs
-from common import bench, codec, config_utils, data_lib, eval_lib, experiment, fast_conv
+from common import bench, codec, config_utils, data_lib, eval_lib, fast_conv, run_dir
 from common import image_utils
 from common import profile_utils, results
 from mshyper import models as mshyper_models
@@ -232,7 +232,7 @@ def run_worker(args):
     tf.keras.utils.set_random_seed(0)
     config = config_utils.load_config_module(
         os.path.join(configs.PROJECT_DIR, config_path)).get_config()
-    model = experiment.build_model(mshyper_models.Model, config.model_config)
+    model = run_dir.build_model(mshyper_models.Model, config.model_config)
     analysis = model.analysis(image_utils.to_model_input(image)[None])
     coder, data, stats = calibrated_file(model, config, analysis, args.target_bpp, log)
     decoded = coder.decode(data)

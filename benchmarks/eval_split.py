@@ -24,8 +24,8 @@ DEFAULT_OUT = os.path.join(configs.RESULTS_DIR, "benchmarks", "eval_split.json")
 
 
 def measure(workdir, model_cls, images):
-  from common import codec, eval_lib
-  coder = codec.load_codec(workdir, model_cls)
+  from common import codec, eval_lib, run_dir
+  coder = run_dir.load_codec(workdir, model_cls)
   eval_lib.evaluate_image(coder, images[0])
   rows = []
   for image in images[1:]:

@@ -14,7 +14,6 @@ At batch 8, a pipeline of C crops/s can feed a GPU up to C / 8 training steps/s.
   python -m benchmarks.input_pipeline [--files 300] [--rounds 5] [--batches 4] [--out R.json]
 """
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -24,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 import configs
+from benchmarks import reporting
 from common import data_lib, image_utils
 
 COCO_TRAIN_FILES = 118287  # COCO 2017 train images
@@ -114,10 +114,7 @@ def main():
                                       crops_per_s.items()),
       jpeg_crop_over_full_decode=crops_per_s["jpeg_crop_decode"] / crops_per_s["jpeg_full_decode"],
       png_cached_over_uncached=crops_per_s["png_cached"] / crops_per_s["png"])
-  print(json.dumps(result, indent=2))
-  if args.out:
-    with open(args.out, "w") as f:
-      json.dump(result, f, indent=2)
+  reporting.publish(result, args.out)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 import configs
-from common import results, transforms
+from benchmarks import reporting
+from common import transforms
 
 SYNTHESES = {
     "jpeg_like": ("JPEG-like syn.", dict(cls="JPEGLikeSynthesis")),
@@ -78,9 +79,7 @@ def run(args):
   report = dict(name="synthesis_forms", batchsize=args.batchsize, patchsize=args.patchsize,
                 rounds=args.rounds, warmup=args.warmup, cpu_count=os.cpu_count(),
                 syntheses=rows, table=lines)
-  results.write_json(args.out, report)
-  print("\n".join(lines))
-  print(f"wrote {args.out}")
+  reporting.publish(report, args.out, summary="\n".join(lines))
 
 
 def main(argv=None):

@@ -7,27 +7,16 @@ untimed warm-up steps (tracing, compiling), their ratio, and peak resident memor
       --patchsize 256 --steps 5 [--variants plain,xla] [--out result.json]
 """
 import argparse
-import json
-import os
 import resource
 import statistics
 import time
 
 import tensorflow as tf
 
-from common import config_utils, data_lib, experiment, train_lib
-from factorized.models import Model as FactorizedModel
-from mshyper.models import Model as HyperModel
+from benchmarks import reporting
+from common import config_utils, data_lib, run_dir, train_lib
 
-MODELS = {"factorized": FactorizedModel, "mshyper": HyperModel}
 VARIANTS = {"plain": False, "xla": True}  # name -> jit_compile
-
-
-def model_class(config_path):
-  package = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(config_path))))
-  if package not in MODELS:
-    raise SystemExit(f"{config_path} is not under factorized/configs or mshyper/configs.")
-  return MODELS[package]
 
 
 def measure(config_path, batchsize=None, patchsize=None, steps=10, warmup=2,
@@ -40,7 +29,7 @@ def measure(config_path, batchsize=None, patchsize=None, steps=10, warmup=2,
   batches = iter(data_lib.train_dataset(dataset, patchsize, batchsize, seed=0))
   step_fns = {}
   for name in variants:
-    model = experiment.build_model(model_class(config_path), config.model_config)
+    model = run_dir.build_model(run_dir.model_class_of_config(config_path), config.model_config)
     step_fns[name] = train_lib.make_train_step(model, strategy, jit_compile=VARIANTS[name])
   seconds = {name: [] for name in variants}
   for i in range(warmup + steps):
@@ -82,10 +71,7 @@ def main():
     parser.error(f"unknown variants {unknown}; valid: {sorted(VARIANTS)}")
   result = measure(args.config, args.batchsize, args.patchsize, args.steps, args.warmup,
                    variants, args.dataset)
-  print(json.dumps(result, indent=2))
-  if args.out:
-    with open(args.out, "w") as f:
-      json.dump(result, f, indent=2)
+  reporting.publish(result, args.out)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ The authors' training writes `RUN/config.json` and `RUN/train/checkpoints/ckpt-N
   checkpoints hold the legacy (OptimizerV2) Adam's slots (`K/.OPTIMIZER_SLOT/model/optimizer/
   {m,v}`); those are ignored, the optimizer's step counter is restored.
 
-Everything that loads a run (experiment.load_run, train_lib.checkpoint_dir/restore) goes through
+Everything that loads a run (common/run_dir.py: load_run, checkpoint_dir, restore) goes through
 here, so their directories work wherever one of ours does.
 """
 import json

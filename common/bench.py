@@ -40,7 +40,7 @@ import PIL
 from PIL import features
 from PIL import Image
 
-import configs
+from common import datasets
 from common import image_utils
 from common import metrics
 from common import results
@@ -216,7 +216,7 @@ def bench_image(codec, rgb, instance_id, params=None):
         "bpp_actual": 8.0 * len(data) / (h * w),
         "psnr": metrics.psnr_rgb(rgb, decoded),
         "msssim": msssim,
-        "msssim_db": metrics.ms_ssim_db(msssim),
+        "msssim_db": results.ms_ssim_db(msssim),
         "enc_time_s": enc_time,
         "dec_time_s": dec_time,
         "num_bytes": len(data),
@@ -244,7 +244,7 @@ def parse_codecs(text):
 
 
 def find_images(images_arg):
-  pattern = configs.dataset_glob(images_arg)
+  pattern = datasets.dataset_glob(images_arg)
   paths = sorted(glob.glob(pattern))
   if not paths:
     raise ValueError(f"No images match {pattern!r} (from --images {images_arg!r}).")

@@ -38,7 +38,7 @@ from PIL import Image
 from PIL import JpegImagePlugin
 
 import configs
-from common import image_utils
+from common import file_io, image_utils
 
 _PACKAGE_CACHE = flags.DEFINE_string(
     "package_cache",
@@ -276,9 +276,7 @@ def _extract(archive, inner_paths, target_dir):
   wanted = set(inner_paths)
 
   def save(inner_path, data):
-    with image_utils.atomic_path(os.path.join(target_dir, inner_path)) as temporary:
-      with open(temporary, "wb") as f:
-        f.write(data)
+    file_io.write_bytes_atomic(os.path.join(target_dir, inner_path), data)
     wanted.discard(inner_path)
 
   if archive.endswith(".whl"):
@@ -310,9 +308,7 @@ def _fetch(cache_dir, package, inner_paths):
     archive = _download(cache_dir, package)
     if missing:
       _extract(archive, missing, root)
-    with image_utils.atomic_path(version_file) as temporary:
-      with open(temporary, "w") as f:
-        f.write(_package_version(archive, package))
+    file_io.write_text_atomic(version_file, _package_version(archive, package))
   with open(version_file) as f:
     return root, f.read().strip()
 
@@ -394,7 +390,7 @@ def build(out_dir, cache_dir):
       logging.info("[%d/%d] %s (%s, %s -> %s)", done, len(todo), files[source],
                    fields["source_format"], fields["source_size"], fields["out_size"])
 
-  with image_utils.atomic_path(manifest_path) as temporary:
+  with file_io.atomic_path(manifest_path) as temporary:
     with open(temporary, "w", newline="") as f:
       writer = csv.DictWriter(f, MANIFEST_COLUMNS, delimiter="\t", lineterminator="\n")
       writer.writeheader()

@@ -12,7 +12,7 @@ import sys
 
 from absl import flags
 
-from common import experiment, run_lock
+from common import config_utils, run_lock
 
 EXIT_USER_ERROR = 2
 USER_ERRORS = (ValueError, KeyError, OSError, run_lock.RunLockedError)
@@ -58,4 +58,4 @@ def parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except (flags.Error, AttributeError, *USER_ERRORS) as e:  # config_flags raises the others
-    fail(experiment.unknown_override(argv) or f"{message(e)} (see --helpshort)")
+    fail(config_utils.unknown_override(argv) or f"{message(e)} (see --helpshort)")

@@ -2,14 +2,15 @@
 
 TensorFlow is imported only once the arguments are valid; range-coding tables are read from a
 cache next to the checkpoint (common.entropy_tables); `decompress` builds and restores only the
-decoder side of the model (h_s, g_s, priors: common.codec.load_codec_for_file) and writes a
+decoder side of the model (h_s, g_s, priors: common.run_dir.load_codec_for_file) and writes a
 fast-compressed PNG. --benchmark prints where the wall time went.
 """
 import argparse
-import importlib
 import os
 import sys
 import time
+
+from common import file_io
 
 
 class _Stopwatch:
@@ -27,12 +28,6 @@ class _Stopwatch:
   def report(self, extra=None):
     stages = dict(self.seconds, **(extra or {}))
     return " ".join(f"{k}={v:.3f}s" for k, v in stages.items())
-
-
-def _write_bytes(path, data, image_utils):
-  with image_utils.atomic_path(path) as tmp:
-    with open(tmp, "wb") as f:
-      f.write(data)
 
 
 def _check_output(path):
@@ -75,17 +70,17 @@ def main(model_module, argv=None):
     _check_output(args.output)
     import tensorflow  # noqa: F401  (timed on its own: the floor of every TF program)
     stopwatch.lap("import_tensorflow")
-    from common import codec, image_utils
-    model_cls = importlib.import_module(model_module).Model
+    from common import codec, image_utils, run_dir
+    model_cls = run_dir.model_class(model_module)
     stopwatch.lap("import_rest")
     if args.command == "compress":
       image = image_utils.read_image(args.input)
       codec.check_image_size(*image.shape[:2])
-      coder = codec.load_codec(args.workdir, model_cls)
+      coder = run_dir.load_codec(args.workdir, model_cls)
       stopwatch.lap("load")
       data = coder.encode(image)
       stopwatch.lap("encode")
-      _write_bytes(args.output, data, image_utils)
+      file_io.write_bytes_atomic(args.output, data)
       stopwatch.lap("write")
       bpp = 8 * len(data) / (image.shape[0] * image.shape[1])
       print(f"{args.input} ({image.shape[1]}x{image.shape[0]}) -> {args.output}: "
@@ -94,7 +89,7 @@ def main(model_module, argv=None):
     else:
       with open(args.input, "rb") as f:
         data = f.read()
-      coder = codec.load_codec_for_file(args.workdir, model_cls, data)
+      coder = run_dir.load_codec_for_file(args.workdir, model_cls, data)
       stopwatch.lap("load")
       timer = codec.Timer()
       image = coder.decode(data, timer)

@@ -9,6 +9,8 @@ from common import config_utils, hyper
 
 # The paper's rate-distortion trade-offs, in the published sweep order.
 PAPER_LAMBDAS = (0.08, 0.02, 0.005, 0.00125, 0.04, 0.01, 0.0025)
+# The quickstart sweep of both model families (quickstart_config).
+QUICKSTART_LAMBDAS = (0.0025, 0.01, 0.04)
 
 
 def make_config(analysis, synthesis, num_steps=1_800_000, rd_lambda=0.08, latent_method="unoise",

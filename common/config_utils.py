@@ -108,3 +108,30 @@ def config_differences(old, new, prefix=""):
 
 def timestamp():
   return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def unknown_override(argv):
+  """The error for the first `--config.a.b=v` of argv whose key the config file lacks, if any.
+
+  (ml_collections reports it as a bare AttributeError while parsing the flags.)
+  """
+  paths = []
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      paths.append(arg.split("=", 1)[1])
+    elif arg == "--config" and i + 1 < len(argv):
+      paths.append(argv[i + 1])
+  if not paths:
+    return None
+  try:
+    config = load_config_module(paths[-1]).get_config()
+  except (OSError, ValueError):
+    return None
+  for arg in argv:
+    if arg.startswith("--config.") and "=" in arg:
+      try:
+        parent_of_key(config, arg[len("--config."):].split("=", 1)[0],
+                                   source="command line")
+      except KeyError as e:
+        return e.args[0]
+  return None

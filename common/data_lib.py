@@ -20,7 +20,7 @@ from PIL import Image
 import tensorflow as tf
 
 import configs
-from common import image_utils
+from common import datasets, image_utils
 
 _MAKE_DATA = "run `make data` (python -m common.build_data) to build it from Debian/PyPI packages"
 # How to obtain the files of a built-in dataset name, for the empty-glob error.
@@ -43,7 +43,7 @@ def list_images(name_or_glob):
     ValueError: nothing matches (with how to get the files for a built-in dataset name),
       or the name is unknown.
   """
-  pattern = configs.dataset_glob(name_or_glob)
+  pattern = datasets.dataset_glob(name_or_glob)
   files = sorted(path for path in glob.glob(os.path.expanduser(pattern), recursive=True)
                  if os.path.isfile(path))
   if not files:
@@ -164,7 +164,7 @@ class TrainInput:
       0 turns the cache off. JPEGs decode only the crop, so they are never cached.
     jpeg_crop_decode: False decodes whole JPEGs before cropping (for comparison).
     """
-    pattern = configs.dataset_glob(name_or_glob)
+    pattern = datasets.dataset_glob(name_or_glob)
     self._headers = _files_at_least(list_images(pattern), patch_size, pattern)
     self.files = list(self._headers)
     logging.info("Training on %d images from %r, %dx%d crops, batch %d.", len(self.files),
@@ -376,7 +376,7 @@ def eval_dataset(name_or_glob, center_crop=None):
   duplicates = sorted(name for name, count in collections.Counter(names).items() if count > 1)
   if duplicates:
     raise ValueError(f"Image names must be unique within a dataset; repeated: {duplicates} "
-                     f"(in {configs.dataset_glob(name_or_glob)!r}).")
+                     f"(in {datasets.dataset_glob(name_or_glob)!r}).")
 
   def generate():
     for path, name in zip(files, names):

@@ -17,7 +17,7 @@ import os
 from absl import logging
 
 import configs
-from common import image_utils
+from common import file_io, image_utils
 
 SPLITS = ("train", "eval")
 # (output name, split, importable package, distribution, path inside the package, licence)
@@ -72,7 +72,5 @@ def ensure_embedded_photos(data_dir=None):
     version = importlib.metadata.version(distribution)
     rows.append(f"{split}/{name}.png\t{split}\t{distribution}={version}\t{package}/{inner_path}"
                 f"\t{image.shape[1]}x{image.shape[0]}\t{licence}")
-  with image_utils.atomic_path(manifest) as temporary:
-    with open(temporary, "w") as f:
-      f.write("\n".join(rows) + "\n")
+  file_io.write_text_atomic(manifest, "\n".join(rows) + "\n")
   return split_dirs

@@ -17,7 +17,7 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 import configs
-from common import image_utils
+from common import file_io
 
 SUFFIX = ".entropy_tables.npz"
 
@@ -114,7 +114,7 @@ def save(path, key, tables):
   arrays = {f"t{i}_{name}": value for i, t in enumerate(tables) for name, value in t.items()}
   try:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with image_utils.atomic_path(path) as tmp:
+    with file_io.atomic_path(path) as tmp:
       with open(tmp, "wb") as f:
         np.savez(f, key=np.asarray(key), count=np.asarray(len(tables)), **arrays)
   except OSError:

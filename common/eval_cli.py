@@ -9,7 +9,7 @@ import sys
 from absl import app, flags, logging
 
 import configs
-from common import cli, codec, eval_lib, experiment
+from common import cli, eval_lib, run_dir
 
 FLAGS = flags.FLAGS
 # Some images could not be evaluated (the others were, and their results written).
@@ -56,8 +56,8 @@ def main(model_cls):
       if FLAGS.skip_existing and os.path.exists(per_image_path):
         logging.info("Skipping %s: %s exists.", workdir, per_image_path)
         continue
-      coder = codec.load_codec(workdir, model_cls)
-      config, _ = experiment.read_run_config(workdir, model_cls)
+      coder = run_dir.load_codec(workdir, model_cls)
+      config, _ = run_dir.read_run_config(workdir, model_cls)
       path, failed_here = eval_lib.evaluate_workdir(
           coder, config, workdir, FLAGS.dataset, FLAGS.results_dir,
           timing_repeats=FLAGS.timing_repeats, max_images=FLAGS.max_images,

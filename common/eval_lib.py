@@ -9,7 +9,7 @@ import time
 
 from absl import logging
 
-from common import codec, data_lib, image_utils, metrics, profile_utils, results
+from common import codec, data_lib, file_io, image_utils, metrics, profile_utils, results
 
 DECODE_STAGES = ("entropy_decoding", "h_s", "g_s")
 
@@ -104,7 +104,7 @@ def evaluate_image(coder, image, timing_repeats=1, flops_cache=None, latents=Non
       bpp_estimated=estimated["bpp"], bpp_coded=estimated["bpp_coded"],
       bpp_actual=8 * len(data) / (height * width),
       file_bytes=len(data), psnr=psnr, msssim=msssim,
-      msssim_db=metrics.ms_ssim_db(msssim), enc_time_s=enc_time, dec_time_s=dec_time,
+      msssim_db=results.ms_ssim_db(msssim), enc_time_s=enc_time, dec_time_s=dec_time,
       height=height, width=width,
       **{f"dec_time_{stage}_s": seconds for stage, seconds in stage_seconds.items()},
       **flops)
@@ -160,9 +160,7 @@ def evaluate_workdir(coder, config, workdir, dataset, results_dir, timing_repeat
       continue
     warm_shapes.add(shape)
     if bitstream_dir:
-      with image_utils.atomic_path(os.path.join(bitstream_dir, name + ".ntc")) as tmp:
-        with open(tmp, "wb") as f:
-          f.write(data)
+      file_io.write_bytes_atomic(os.path.join(bitstream_dir, name + ".ntc"), data)
     records.append(dict(instance_id=name, **record, **hyper))
     elapsed = time.time() - start
     logging.info("[%d/%d] %s: %.4f bpp (estimated %.4f), %.2f dB | ETA %.0f s", i + 1,

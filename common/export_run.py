@@ -10,7 +10,6 @@ original wrote. Runs are numbered in rd_lambda order (wid 0 = lowest rate), so O
 sweep's experiment dir: itinf's warm_start_wid and eval aggregates follow rate order.
 """
 import argparse
-import importlib
 import json
 import os
 import re
@@ -19,7 +18,7 @@ import sys
 
 from absl import logging
 
-from common import experiment, train_lib
+from common import file_io, run_dir
 
 
 def run_name(workdir):
@@ -29,25 +28,25 @@ def run_name(workdir):
 
 def export_run(workdir, out_workdir, wid, storage_dtype="float32"):
   """Weights-only copy of `workdir`'s latest checkpoint into `out_workdir`; returns its prefix."""
-  with open(os.path.join(workdir, experiment.RUN_RECORD)) as f:
+  with open(os.path.join(workdir, run_dir.RUN_RECORD)) as f:
     record = json.load(f)
-  model_cls = importlib.import_module(record["model"]).Model
-  _, model = experiment.load_run(workdir, model_cls)
-  prefix = train_lib.resolve_checkpoint(workdir)
-  train_lib.restore(model, prefix, weights_only=True)
+  model_cls = run_dir.model_class(record["model"])
+  _, model = run_dir.load_run(workdir, model_cls)
+  prefix = run_dir.resolve_checkpoint(workdir)
+  run_dir.restore(model, prefix, weights_only=True)
   if os.path.exists(out_workdir):
     raise FileExistsError(f"{out_workdir} exists; remove it to export again.")
   os.makedirs(out_workdir)
-  shutil.copyfile(os.path.join(workdir, "config.json"), os.path.join(out_workdir, "config.json"))
-  step = int(prefix.rsplit("-", 1)[1])
+  shutil.copyfile(os.path.join(workdir, run_dir.CONFIG_FILE),
+                  os.path.join(out_workdir, run_dir.CONFIG_FILE))
+  step = run_dir.checkpoint_step(prefix)
   exported = dict(model=record["model"], model_identity=record["model_identity"], hid=wid,
                   exported_from=dict(run=os.path.basename(os.path.abspath(workdir)),
                                      checkpoint_step=step, arguments=record.get("argv", [])[1:]),
                   weights_storage_dtype=storage_dtype)
-  with open(os.path.join(out_workdir, experiment.RUN_RECORD), "w") as f:
-    json.dump(exported, f, indent=2)
-  return train_lib.save_weights(model, train_lib.checkpoint_dir(out_workdir), step,
-                                storage_dtype)
+  file_io.write_text_atomic(os.path.join(out_workdir, run_dir.RUN_RECORD),
+                            json.dumps(exported, indent=2))
+  return run_dir.save_weights(model, run_dir.checkpoint_dir(out_workdir), step, storage_dtype)
 
 
 def main(argv=None):

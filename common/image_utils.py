@@ -4,17 +4,17 @@ Every image enters the project through `read_image` (8-bit sRGB, (H, W, 3)) and 
 model sees `to_model_input` values in [-0.5, 0.5]; `from_model_output` maps back to uint8.
 """
 
-import contextlib
 import io
 import numbers
 import os
-import uuid
 
 from absl import logging
 import numpy as np
 from PIL import Image
 from PIL import ImageCms
 import tensorflow as tf
+
+from common import file_io
 
 
 class ImageError(ValueError):
@@ -118,25 +118,6 @@ def read_image(path):
   return array
 
 
-@contextlib.contextmanager
-def atomic_path(path):
-  """Yields a temporary path next to `path`, renamed over `path` if the block succeeds.
-
-  Readers never see a half-written file, and concurrent writers of the same content are
-  safe. The temporary name starts with a dot so that globs like '*.png' skip it.
-  """
-  path = os.path.abspath(os.fspath(path))
-  directory, base = os.path.split(path)
-  os.makedirs(directory, exist_ok=True)
-  temporary = os.path.join(directory, f".{base}.{uuid.uuid4().hex}.tmp")
-  try:
-    yield temporary
-    os.replace(temporary, path)
-  finally:
-    if os.path.exists(temporary):
-      os.remove(temporary)
-
-
 def write_png(path, array_uint8, compress_level=6):
   """Writes a uint8 (H, W, 3) or (H, W) array as a plain PNG (no ICC or other chunks).
 
@@ -149,7 +130,7 @@ def write_png(path, array_uint8, compress_level=6):
     raise ValueError(
         f"write_png({path}): expected a uint8 array of shape (H, W, 3) or (H, W), "
         f"got {array.dtype} {array.shape}.")
-  with atomic_path(path) as temporary:
+  with file_io.atomic_path(path) as temporary:
     Image.fromarray(array).save(temporary, format="PNG", compress_level=compress_level)
 
 

@@ -6,14 +6,13 @@ with the weights and step of their latest checkpoint), e.g. to fine-tune with re
 one layout. The Adam moments start at zero: their legacy-Adam slots are not carried over.
 """
 import argparse
-import importlib
 import json
 import os
 import sys
 
 import tensorflow as tf
 
-from common import authors_runs, config_utils, experiment, train_lib
+from common import authors_runs, config_utils, file_io, run_dir
 
 
 def import_run(authors_run, workdir):
@@ -24,18 +23,19 @@ def import_run(authors_run, workdir):
   if os.path.exists(workdir) and os.listdir(workdir):
     raise ValueError(f"{workdir} exists and is not empty; give a new directory.")
   module = authors_runs.model_module(authors_run)
-  config, model = experiment.load_run(authors_run, importlib.import_module(module).Model)
-  prefix = train_lib.resolve_checkpoint(authors_run)
-  train_lib.restore(model, prefix, weights_only=False)  # Weights and step; no Adam moments.
+  config, model = run_dir.load_run(authors_run, run_dir.model_class(module))
+  prefix = run_dir.resolve_checkpoint(authors_run)
+  run_dir.restore(model, prefix, weights_only=False)  # Weights and step; no Adam moments.
   model.optimizer.build(model.trainable_variables)  # Zero moments, so the run can resume.
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config_utils.config_to_json(config))
-  with open(os.path.join(workdir, experiment.RUN_RECORD), "w") as f:
-    json.dump(dict(model=module, model_identity=config_utils.model_identity(config),
-                   imported_from=os.path.abspath(prefix)), f, indent=2)
+  file_io.write_text_atomic(os.path.join(workdir, run_dir.CONFIG_FILE),
+                            config_utils.config_to_json(config))
+  file_io.write_text_atomic(
+      os.path.join(workdir, run_dir.RUN_RECORD),
+      json.dumps(dict(model=module, model_identity=config_utils.model_identity(config),
+                      imported_from=os.path.abspath(prefix)), indent=2))
   manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
-                                       train_lib.checkpoint_dir(workdir), max_to_keep=None)
+                                       run_dir.checkpoint_dir(workdir), max_to_keep=None)
   return manager.save(checkpoint_number=int(model.global_step))
 
 
@@ -47,7 +47,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   try:
     prefix = import_run(args.authors_run, args.workdir)
-  except (ValueError, FileNotFoundError, train_lib.CheckpointMismatchError) as e:
+  except (ValueError, FileNotFoundError, run_dir.CheckpointMismatchError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   print(f"wrote {args.workdir} (checkpoint {os.path.basename(prefix)})")

@@ -1,12 +1,11 @@
 """`python -m {factorized,mshyper}.itinf --config C [--hid N] [--config.x.y=v]`."""
 import os
-import shutil
 import sys
 
 from absl import app, flags, logging
 
 import configs
-from common import cli, codec, config_utils, experiment, itinf_lib, preemption, run_lock
+from common import cli, experiment, itinf_lib, preemption, run_dir, run_lock
 
 FLAGS = flags.FLAGS
 
@@ -27,18 +26,15 @@ def main(model_cls):
   def itinf():
     config, module, config_path = experiment.resolved_config()
     ic = config.itinf_config
-    train_workdir, step = itinf_lib.resolve_warm_start(ic.warm_start, ic.warm_start_wid)
+    train_workdir, step = run_dir.resolve_warm_start(ic.warm_start, ic.warm_start_wid)
     workdir = experiment.run_workdir(config, module, config_path,
                                      model_cls.__module__.split(".")[0])
     with run_lock.hold(workdir):  # Before anything is written there.
-      itinf_lib.check_run_record(workdir, config, train_workdir, step)
-      with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config_utils.config_to_json(config))
-      shutil.copyfile(config_path, os.path.join(workdir, "config_snapshot.py"))
+      run_dir.prepare_itinf(workdir, config, config_path, train_workdir, step)
       experiment.log_to_file(os.path.join(workdir, "itinf.log"))
       logging.info("Workdir: %s; warm start: %s at step %d.", workdir, train_workdir, step)
-      coder = codec.load_codec(train_workdir, model_cls, step=step,
-                               offset_heuristic=ic.offset_heuristic)
+      coder = run_dir.load_codec(train_workdir, model_cls, step=step,
+                                 offset_heuristic=ic.offset_heuristic)
       try:
         itinf_lib.run(coder, config, workdir, train_workdir, FLAGS.results_dir)
       except preemption.Stopped as e:

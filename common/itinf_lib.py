@@ -5,7 +5,6 @@ under a relaxed quantization (SGA by default, Yang et al. 2020; unoise, ste or m
 comparison), then hard-rounded and range-coded into a real file. Model-agnostic: it uses the
 model's infer_latents (through the Codec), rd_terms and rd_lambda, and the Codec for the files.
 """
-import json
 import os
 import time
 
@@ -13,12 +12,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from common import data_lib, eval_lib, image_utils, quantization, results, schedule, train_lib
-from common import preemption
+from common import data_lib, eval_lib, file_io, image_utils, preemption, quantization, results
+from common import schedule
 from common.metric_writer import MetricWriter
 
-TAU_KEYS = ("tau_r", "tau_ub", "tau_lb", "tau_t0")
-RUN_RECORD = "itinf_run.json"
 # Per-image record fields repeated with an "amortized_" prefix: the numbers before itinf.
 AMORTIZED_FIELDS = ("bpp_estimated", "bpp_actual", "file_bytes", "psnr", "msssim",
                     "msssim_db", "enc_time_s", "rd_loss")
@@ -32,23 +29,13 @@ class LatentOptimization:
   """
 
   def __init__(self, model, x, latents, num_steps, latent_config, optimizer_config):
-    latent_config = dict(latent_config)
-    self.method = latent_config.pop("method")
-    if self.method not in quantization.METHODS:
-      raise ValueError(f"Unknown itinf latent method {self.method!r}; valid: "
-                       f"{quantization.METHODS}.")
-    unknown = sorted(set(latent_config) - set(TAU_KEYS))
-    if unknown:
-      raise ValueError(f"Unknown latent_config key(s) {unknown}; valid: method, {TAU_KEYS}.")
-    self.tau_config = latent_config
+    self.method = quantization.check_latent_config(latent_config, what="itinf latent")
+    self.tau_config = quantization.tau_schedule(latent_config)
     self.model, self.x = model, x
     self.latents = {name: tf.Variable(value, name=name) for name, value in latents.items()}
-    self.learning_rate = schedule.WarmupDropSchedule(
-        base_learning_rate=optimizer_config["learning_rate"], total_num_steps=num_steps,
-        warmup_steps=int(optimizer_config["warmup_until"] * num_steps),
-        drop_after=optimizer_config["reduce_lr_after"],
-        drop_factor=optimizer_config["reduce_lr_factor"])
-    self.optimizer = tf.keras.optimizers.Adam(learning_rate=self.learning_rate)
+    # No gradient clipping unless the config sets it (the authors' itinf has none).
+    self.optimizer, self.learning_rate = schedule.make_optimizer(optimizer_config, num_steps,
+                                                                 global_clipnorm=None)
     # A fresh tf.function per image: its variables and optimizer slots have this image's shapes.
     self.step = tf.function(self._step)
 
@@ -75,48 +62,12 @@ class LatentOptimization:
     return {name: tf.convert_to_tensor(v) for name, v in self.latents.items()}
 
 
-def resolve_warm_start(spec, wid):
-  """(training workdir, checkpoint step) from an experiment dir (+ wid), workdir or prefix."""
-  if not spec:
-    raise ValueError("itinf_config.warm_start is not set: give the training experiment dir "
-                     "(run wid=itinf_config.warm_start_wid in it; get_hyper() sweeps the wid), "
-                     "a training workdir or a checkpoint prefix, e.g. --config.itinf_config."
-                     "warm_start=experiments/mshyper-quickstart-<hash> --hid 1.")
-  prefix = train_lib.resolve_checkpoint(spec, wid)
-  workdir = train_lib.workdir_of_checkpoint(prefix)
-  if workdir is None:
-    raise ValueError(f"Warm start {spec!r} resolved to {prefix}, which is not in a training "
-                     f"run's {train_lib.CHECKPOINT_SUBDIR}/ folder (the run's config.json is "
-                     f"needed to rebuild the model).")
-  return workdir, int(prefix.rsplit("-", 1)[1])
-
-
 def result_paths(results_dir, dataset_label, train_workdir, method):
   """Like eval's, in '<training xid>+<method>/<run>+<method>.json' so curves stay apart."""
   per_image, _ = eval_lib.result_paths(results_dir, dataset_label, train_workdir)
   folder = os.path.dirname(per_image) + f"+{method}"
   run = os.path.splitext(os.path.basename(per_image))[0] + f"+{method}"
   return os.path.join(folder, run + ".json"), os.path.join(folder, "aggregate.json")
-
-
-def check_run_record(workdir, config, train_workdir, step):
-  """Writes the itinf run record, or refuses a workdir that holds a different itinf run.
-
-  The record holds what determines the per-image results, which a rerun reuses.
-  """
-  record = json.loads(json.dumps(dict(
-      train_workdir=os.path.abspath(train_workdir), checkpoint_step=step,
-      dataset=config.data_config.dataset, center_crop=config.data_config.center_crop,
-      num_steps=config.itinf_config.num_steps, latent_config=config.latent_config.to_dict(),
-      offset_heuristic=config.itinf_config.offset_heuristic,
-      optimizer_config=config.optimizer_config.to_dict())))
-  path = os.path.join(workdir, RUN_RECORD)
-  if os.path.exists(path):
-    previous = results.read_json(path)
-    if previous != record:
-      raise ValueError(f"{workdir} holds another itinf run (other warm start or config; see "
-                       f"{path}). Use another --xid/--workdir, or delete that directory.")
-  results.write_json(path, record)
 
 
 def _clock(seconds):
@@ -182,9 +133,7 @@ def optimize_image(coder, image, config, image_dir, progress_prefix, steps_after
       coding_time_s=coding_seconds, itinf_steps_per_sec=steps_per_sec,
       **{f"amortized_{k}": amortized[k] for k in AMORTIZED_FIELDS})
   np.savez(os.path.join(image_dir, "latents.npz"), **{k: v.numpy() for k, v in latents.items()})
-  with image_utils.atomic_path(os.path.join(image_dir, "bitstream.ntc")) as tmp:
-    with open(tmp, "wb") as f:
-      f.write(data)
+  file_io.write_bytes_atomic(os.path.join(image_dir, "bitstream.ntc"), data)
   writer.write_images(ic.num_steps, dict(original=image, amortized=amortized_reconstruction,
                                          optimized=reconstruction), "val")
   writer.flush()

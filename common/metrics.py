@@ -71,12 +71,3 @@ def ms_ssim_rgb(a, b):
       tf.constant(a[None], tf.float32), tf.constant(b[None], tf.float32),
       max_val=255.0, power_factors=factors, filter_size=SSIM_FILTER_SIZE)
   return float(value.numpy()[0])
-
-
-def ms_ssim_db(value):
-  """MS-SSIM in dB, -10*log10(1 - v); inf for v == 1, None passes through (not computable)."""
-  if value is None:
-    return None
-  if value >= 1.0:
-    return math.inf
-  return float(-10.0 * math.log10(1.0 - value))

@@ -2,13 +2,11 @@
 
 - get_flops.ipynb: FLOPs per pixel and parameters of every module of the paper's models, measured
   as the published numbers were (TF profiler at 512x768, see common/profile_utils.py), and
-  compared with the SPEC's "Exact complexity anchors".
+  compared with the published numbers (common/published_complexity.py).
 - vis_syn_filters.ipynb: loading a trained run, and the learned filters of the shallow decoders
   (JPEG-like and 2-layer synthesis) as image grids.
 """
 import glob
-import importlib
-import json
 import math
 import os
 
@@ -16,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 import configs
-from common import authors_runs, config_utils, experiment, profile_utils, train_lib, transforms
+from common import config_utils, profile_utils, run_dir, transforms
+from common.published_complexity import PUBLISHED
 
 # ---------------------------------------------------------------------------------------------
 # Complexity (get_flops.ipynb)
@@ -24,36 +23,14 @@ from common import authors_runs, config_utils, experiment, profile_utils, train_
 # The paper measured at 512x768 (Kodak size); per-pixel GDN counts depend slightly on the size.
 PROFILE_HEIGHT, PROFILE_WIDTH = 512, 768
 MODULES = ("g_a", "h_a", "g_s", "h_s")
-_MODULE_ATTRIBUTES = dict(g_a="analysis", h_a="hyper_analysis", g_s="synthesis",
-                          h_s="hyper_synthesis")
 
-# Paper model name -> its config, relative to the project dir (the SPEC's configs table).
+# Paper model name -> its config, relative to the project dir.
 PAPER_CONFIGS = {
     "Ballé 2017": "factorized/configs/bls2017.py",
     "Minnen 2018": "mshyper/configs/mbt2018.py",
     "JPEG-like syn.": "mshyper/configs/jpegl.py",
     "2-layer syn.": "mshyper/configs/two_layer_syn.py",
     "2-layer syn. v2": "mshyper/configs/two_layer_syn2.py",
-}
-
-# The SPEC's "Exact complexity anchors" (from the paper's published result files). Parameter
-# counts are published only for some modules; h_a/h_s ones are for a 320-channel latent.
-_HYPER_PARAMS = dict(h_a=6042560, h_s=9166240)
-PUBLISHED = {
-    "Ballé 2017": dict(
-        flops_per_pixel=dict(g_a=163264, h_a=0, g_s=163266, h_s=0, decode=163266), params={}),
-    "Minnen 2018": dict(
-        flops_per_pixel=dict(g_a=187583, h_a=13452, g_s=187585, h_s=30355, decode=217940),
-        params=dict(g_s=3431235, **_HYPER_PARAMS)),
-    "JPEG-like syn.": dict(
-        flops_per_pixel=dict(g_a=510846, h_a=13452, g_s=2433, h_s=30355, decode=32788),
-        params=dict(g_a=7337792, g_s=311043, **_HYPER_PARAMS)),
-    "2-layer syn.": dict(
-        flops_per_pixel=dict(g_a=510846, h_a=13452, g_s=10680, h_s=30355, decode=41035),
-        params=dict(g_a=7337792, g_s=1299003, **_HYPER_PARAMS)),
-    "ELIC (for comparison)": dict(
-        flops_per_pixel=dict(g_a=510846, h_a=13452, g_s=510847, h_s=253131, decode=763978),
-        params=dict(g_a=7337792)),
 }
 
 # Where our count legitimately differs from the published one (asserted in tests/test_profile.py).
@@ -70,22 +47,6 @@ EXPLAINED_DIFFERENCES = {
 }
 
 
-def model_class_for_config(config_path):
-  """The Model class of the package a config file belongs to (<package>/configs/NAME.py)."""
-  package = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(config_path))))
-  try:
-    return importlib.import_module(f"{package}.models").Model
-  except ModuleNotFoundError:
-    raise ValueError(f"{config_path} is not in a model package's configs/ folder (expected "
-                     f"<package>/configs/NAME.py next to <package>/models.py).") from None
-
-
-def _output_shape(layer, input_shape):
-  """Output shape of `layer` on `input_shape`, from tracing only (nothing is computed)."""
-  concrete = tf.function(layer).get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
-  return tuple(concrete.structured_outputs.shape)
-
-
 def profile_model(model, height=PROFILE_HEIGHT, width=PROFILE_WIDTH):
   """FLOPs per image pixel and parameters of a model's g_a, h_a, g_s, h_s and decoder.
 
@@ -100,20 +61,10 @@ def profile_model(model, height=PROFILE_HEIGHT, width=PROFILE_WIDTH):
   if height % factor or width % factor:
     raise ValueError(f"Profile size {height}x{width} is not a multiple of the model's "
                      f"downsampling factor {factor}.")
-  num_pixels = height * width
-  y_shape = _output_shape(model.analysis, (1, height, width, 3))
-  input_shapes = dict(g_a=(1, height, width, 3), h_a=y_shape, g_s=y_shape)
-  if hasattr(model, "hyper_analysis"):
-    input_shapes["h_s"] = _output_shape(model.hyper_analysis, y_shape)
-  flops, params = {}, {}
-  for module in MODULES:
-    layer = getattr(model, _MODULE_ATTRIBUTES[module], None)
-    if layer is None:
-      flops[module], params[module] = 0., 0
-      continue
-    flops[module] = profile_utils.flops_per_pixel(layer, input_shapes[module], num_pixels)
-    params[module] = profile_utils.count_params(
-        profile_utils.profiled_graph(layer, input_shapes[module]))
+  flops, params = dict.fromkeys(MODULES, 0.), dict.fromkeys(MODULES, 0)
+  for module, (layer, shape) in model.profiled_transforms((1, height, width, 3)).items():
+    flops[module] = profile_utils.flops_per_pixel(layer, shape, height * width)
+    params[module] = profile_utils.count_params(profile_utils.profiled_graph(layer, shape))
   flops["decode"] = flops["g_s"] + flops["h_s"]
   params["decode"] = params["g_s"] + params["h_s"]
   return dict(flops_per_pixel=flops, params=params)
@@ -131,7 +82,7 @@ def complexity_table(config_paths, height=PROFILE_HEIGHT, width=PROFILE_WIDTH):
     path = os.path.join(configs.PROJECT_DIR, path)
     print(f"Profiling {name} ({os.path.relpath(path, configs.PROJECT_DIR)}) ...", flush=True)
     config = config_utils.load_config_module(path).get_config()
-    model = experiment.build_model(model_class_for_config(path), config.model_config)
+    model = run_dir.build_model(run_dir.model_class_of_config(path), config.model_config)
     table.append(dict(model=name, config=path, **profile_model(model, height, width)))
   return table
 
@@ -234,12 +185,12 @@ def notebook_workdir():
     return os.path.abspath(workdir)
   # CheckpointManager keeps a `checkpoint` index file in every workdir's checkpoint dir.
   indexes = glob.glob(os.path.join(configs.EXPERIMENTS_DIR, "*", "*",
-                                   train_lib.CHECKPOINT_SUBDIR, "checkpoint"))
+                                   run_dir.CHECKPOINT_SUBDIR, "checkpoint"))
   if not indexes:
     raise FileNotFoundError(
         f"${WORKDIR_ENV} is not set and there is no trained run under {configs.EXPERIMENTS_DIR}. "
         f"Set {WORKDIR_ENV} to a run directory (with config.json and "
-        f"{train_lib.CHECKPOINT_SUBDIR}/), or train one, e.g. `python -m mshyper.train "
+        f"{run_dir.CHECKPOINT_SUBDIR}/), or train one, e.g. `python -m mshyper.train "
         f"--config mshyper/configs/quickstart.py`.")
   return os.path.dirname(os.path.dirname(max(indexes, key=os.path.getmtime)))
 
@@ -249,19 +200,10 @@ def load_trained_model(workdir):
 
   The optimizer is restored too, so that model.global_step tells how long the model trained.
   """
-  record_path = os.path.join(workdir, experiment.RUN_RECORD)
-  if authors_runs.is_authors_run(workdir):
-    model_module = authors_runs.model_module(workdir)
-  elif not os.path.exists(record_path):
-    raise FileNotFoundError(f"{workdir} has no {experiment.RUN_RECORD}, so it is not a run "
-                            f"directory of a train entry point (e.g. python -m mshyper.train) "
-                            f"nor an authors' run directory (config.json + train/checkpoints/).")
-  else:
-    with open(record_path) as f:
-      model_module = json.load(f)["model"]
-  config, model = experiment.load_run(workdir, importlib.import_module(model_module).Model)
-  prefix = train_lib.resolve_checkpoint(workdir)
-  train_lib.restore(model, prefix, weights_only=False)
+  model_cls = run_dir.model_class(run_dir.model_module_of_run(workdir))
+  config, model = run_dir.load_run(workdir, model_cls)
+  prefix = run_dir.resolve_checkpoint(workdir)
+  run_dir.restore(model, prefix, weights_only=False)
   return config, model, prefix
 
 

@@ -1,14 +1,14 @@
 """Model-independent parts of a nonlinear transform coding model: optimizer, schedules,
 padding to the downsampling factor, the R-D loss and metrics, and the train/eval steps.
 
-Subclasses (factorized/models.py, mshyper/models.py) define the transforms and entropy models via
-`infer_latents(x_padded)` and `latent_bits(latents, training)`.
+A model family (factorized/models.py, mshyper/models.py) subclasses NTCModel and implements the
+hooks it declares (each raises NotImplementedError here, with its contract in its docstring).
 """
 import math
 
 import tensorflow as tf
 
-from common import image_utils, quantization, schedule
+from common import image_utils, quantization, results, schedule
 from common import metrics as image_metrics
 from common.transforms import build_transform
 
@@ -31,18 +31,32 @@ def _rates(bits, coded_bits, num_pixels):
 
 
 class NTCModel(tf.Module):
+  """A transform coding model: x -> g_a -> latents -> entropy models -> g_s -> x_hat.
+
+  Built by NTCModel.__init__ (a subclass's __init__ sets its own options, then calls it last):
+  the optimizer, `analysis` (g_a) and `synthesis` (g_s) from transform_config, then the
+  subclass's `build_latent_model` (its priors and hyper transforms), `entropy_models`, and one
+  dummy forward pass that creates every variable; `latent_geometry` and `downsample_factor`
+  come from the decoder side (`decoder_geometry`). With decoder_only=True only the decoder
+  side is built (no encoder variables exist, and encoding is an error).
+
+  Hooks a subclass implements (each documented below): build_latent_model, make_entropy_models,
+  infer_latents, latent_bits, decoder_geometry, profiled_transforms, compress_latents,
+  decompress_latents; and the class attributes CODED_LATENTS and ENCODER_MODULES.
+  """
 
   # Attributes only the encoder uses; every other weight is part of the decoder.
   ENCODER_MODULES = ("analysis",)
-  # (latent name, index of its entropy model) in file order (subclasses).
+  # (latent name, index of its entropy model in make_entropy_models()) in file order.
   CODED_LATENTS = ()
 
   def __init__(self, transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
                latent_config, offset_heuristic, name=None, decoder_only=False):
-    """Optimizer, latent method and the analysis/synthesis transforms every model has.
+    """Optimizer, latent method, the analysis/synthesis transforms every model has, then the
+    subclass's latent model and entropy models, and every variable (a dummy forward pass).
 
-    decoder_only=True creates only the variables a decoder uses (see _finish_init): the encoder
-    modules stay unbuilt, and encoding with such a model is an error.
+    decoder_only=True creates only the variables a decoder uses (see _create_variables): the
+    encoder modules stay unbuilt, and encoding with such a model is an error.
     """
     super().__init__(name=name)
     self.decoder_only = bool(decoder_only)
@@ -50,34 +64,85 @@ class NTCModel(tf.Module):
     self.scheduled_num_steps = int(scheduled_num_steps)
     self.rd_lambda = float(rd_lambda)
     self.latent_config = dict(latent_config or dict(method="unoise"))
-    self.latent_method = self.latent_config.get("method", "unoise")
-    if self.latent_method not in quantization.METHODS:
-      raise ValueError(f"Unknown latent method {self.latent_method!r}; valid: "
-                       f"{quantization.METHODS}.")
+    self.latent_method = quantization.check_latent_config(self.latent_config)
     # Rounding around the prior's mode is meaningless when the synthesis sees rounded latents.
     self.offset_heuristic = (bool(offset_heuristic)
                              and self.latent_method not in quantization.GRID_METHODS)
-    self.optimizer = self._make_optimizer(dict(optimizer_config or {}))
+    self.optimizer, self.learning_rate = schedule.make_optimizer(optimizer_config,
+                                                                 self.scheduled_num_steps)
     self.analysis = build_transform(transform_config["analysis"])
     self.synthesis = build_transform(transform_config["synthesis"])
     self.bottleneck_size = self.analysis.output_channels
     if not self.decoder_only:  # Its variables first, in the order that seeded runs were made.
       self.analysis(tf.zeros((1, 64, 64, 3)))
+    self.build_latent_model(dict(transform_config))
+    self.entropy_models = self.make_entropy_models(compression=False)
+    self._create_variables()
 
-  def _make_optimizer(self, config):
-    valid = {"learning_rate", "reduce_lr_after", "reduce_lr_factor", "warmup_until",
-             "global_clipnorm"}
-    unknown = sorted(set(config) - valid)
-    if unknown:
-      raise ValueError(f"Unknown optimizer_config key(s) {unknown}; valid: {sorted(valid)}.")
-    self.learning_rate = schedule.WarmupDropSchedule(
-        base_learning_rate=config.get("learning_rate", 1e-4),
-        total_num_steps=self.scheduled_num_steps,
-        warmup_steps=int(config.get("warmup_until", 0.02) * self.scheduled_num_steps),
-        drop_after=config.get("reduce_lr_after", 0.8),
-        drop_factor=config.get("reduce_lr_factor", 0.1))
-    return tf.keras.optimizers.Adam(learning_rate=self.learning_rate,
-                                    global_clipnorm=config.get("global_clipnorm", 1.0))
+  # ---------------------------------------------------------------------------------------------
+  # Hooks of a model family.
+
+  def build_latent_model(self, transform_config):
+    """Creates the modules of the latents' probability model (e.g. hyper transforms, priors).
+
+    Called by NTCModel.__init__ once `analysis`, `synthesis` and `bottleneck_size` (channels of
+    y) exist, before make_entropy_models. transform_config: the model's, as a dict.
+    """
+    raise NotImplementedError
+
+  def make_entropy_models(self, compression, fixed_offsets=False, tables=None):
+    """A tuple of TFC entropy models, one per entropy model index of CODED_LATENTS.
+
+    compression=True builds range-coding tables; fixed_offsets=True computes quantization
+    offsets once instead of at every use; tables (per model, from common.entropy_tables) gives
+    coding models without building the tables.
+    """
+    raise NotImplementedError
+
+  def infer_latents(self, x_padded):
+    """The encoder: {latent name: continuous latent} of images padded to downsample_factor."""
+    raise NotImplementedError
+
+  def latent_bits(self, latents, training, method=None, tau=None):
+    """Quantizes (or relaxes) every latent and measures its rate, up to the synthesis input.
+
+    Args:
+      latents: as infer_latents returns them (or being optimized by iterative inference).
+      training: relaxed quantization (the latent method) if True, hard rounding if False.
+      method, tau: override the training latent method and SGA temperature (itinf).
+    Returns:
+      (bits, coded bits, y_hat): {latent name: bits per image} as the authors' code estimates
+      the rate; outside training, the information content of exactly what the range coder codes
+      (None in training); the (quantized) input of the synthesis.
+    """
+    raise NotImplementedError
+
+  def decoder_geometry(self):
+    """{latent name: (stride, channels)} of the coded latents, from the decoder side alone
+    (what a decoder-only model validates file headers with)."""
+    raise NotImplementedError
+
+  def profiled_transforms(self, padded_image_shape):
+    """{module name (g_a, h_a, g_s, h_s): (layer, its input shape)} for an image padded to
+    this (N, H, W, 3) shape, for FLOP and parameter accounting; modules a model lacks are
+    absent."""
+    raise NotImplementedError
+
+  def compress_latents(self, latents, entropy_models):
+    """Range-codes hard-rounded latents with coding entropy models (make_entropy_models(
+    compression=True)); returns [(latent name, string, integer symbols)] in file order."""
+    raise NotImplementedError
+
+  def decompress_latents(self, strings, shapes, entropy_models, timer, verify):
+    """Range-decodes: the inverse of compress_latents, up to the synthesis input y_hat.
+
+    strings/shapes: {latent name: string / latent shape (H, W, C)}; timer(stage) is a context
+    manager that times a stage; verify(name, symbols) checks each latent's symbols as soon as it
+    is decoded (against the checksums in the file).
+    """
+    raise NotImplementedError
+
+  # ---------------------------------------------------------------------------------------------
 
   def decoder_variables(self):
     """The trainable variables a decoder uses (all but the encoder modules'), in a fixed order."""
@@ -89,7 +154,7 @@ class NTCModel(tf.Module):
   def global_step(self):
     return self.optimizer.iterations
 
-  def _finish_init(self):
+  def _create_variables(self):
     """Creates the variables and derives the latents' geometry and the downsampling factor.
 
     The full model creates every variable with one dummy forward pass, so that checkpoints
@@ -101,7 +166,7 @@ class NTCModel(tf.Module):
     latents = None
     if not self.decoder_only:
       latents = self.infer_latents(tf.zeros((1, DUMMY_IMAGE_SIDE, DUMMY_IMAGE_SIDE, 3)))
-      self.decode_latents(latents, training=False)
+      self.quantize_and_synthesize(latents, training=False)
     self.latent_geometry = self.decoder_geometry()
     factor = max(stride for stride, _ in self.latent_geometry.values())
     if DUMMY_IMAGE_SIDE % factor or factor & (factor - 1):
@@ -114,17 +179,10 @@ class NTCModel(tf.Module):
         raise ValueError(f"Latent {name}: the analysis gives (stride, channels) {encoded}, the "
                          f"synthesis side expects {self.latent_geometry[name]}.")
 
-  def decoder_geometry(self):
-    """{latent name: (stride, channels)} of the coded latents, from the decoder side alone."""
-    raise NotImplementedError
-
-
   def tau(self):
     """SGA temperature at the current step (only meaningful for latent method 'sga')."""
-    keys = ("tau_r", "tau_ub", "tau_lb", "tau_t0")
     return schedule.sga_temperature(self.global_step,
-                                    **{k: self.latent_config[k] for k in keys
-                                       if k in self.latent_config})
+                                    **quantization.tau_schedule(self.latent_config))
 
   def latent_relaxation(self, method=None, tau=None):
     """(latent method, its keyword arguments for quantization.quantize_latent).
@@ -169,7 +227,7 @@ class NTCModel(tf.Module):
     coder codes (rounded scale indexes), i.e. a real file's size minus coder overhead and header.
     """
     height, width = tf.shape(x)[1], tf.shape(x)[2]
-    bits, coded_bits, x_hat = self.decode_latents(latents, training, method, tau)
+    bits, coded_bits, x_hat = self.quantize_and_synthesize(latents, training, method, tau)
     x_hat = image_utils.crop_to(x_hat, height, width)
     num_pixels = tf.cast(height * width, tf.float32)
     rates = _rates(bits, coded_bits, num_pixels)
@@ -187,7 +245,7 @@ class NTCModel(tf.Module):
                    rd_lambda=rd_lambda, **rates)
     return loss, metrics, x_hat
 
-  def decode_latents(self, latents, training, method=None, tau=None):
+  def quantize_and_synthesize(self, latents, training, method=None, tau=None):
     """(bits, coded bits, x_hat): latent_bits, then the synthesis of the quantized latents."""
     bits, coded_bits, y_hat = self.latent_bits(latents, training, method, tau)
     return bits, coded_bits, self.synthesis(y_hat, training=training)
@@ -234,7 +292,7 @@ class NTCModel(tf.Module):
     msssim = [image_metrics.ms_ssim_rgb(a, b) for a, b in zip(original, reconstruction)]
     if all(v is not None for v in msssim):
       metrics["msssim"] = sum(msssim) / len(msssim)
-      metrics["msssim_db"] = image_metrics.ms_ssim_db(metrics["msssim"])
+      metrics["msssim_db"] = results.ms_ssim_db(metrics["msssim"])
     return metrics, reconstruction
 
   @tf.function(reduce_retracing=True)

@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; must precede pyplot
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from common import image_utils  # pylint: disable=wrong-import-position
+from common import file_io  # pylint: disable=wrong-import-position
 from common import results  # pylint: disable=wrong-import-position
 
 AXIS_LABELS = {"psnr-rgb": "PSNR-RGB [dB]", "ms-ssim-db": "MS-SSIM [dB]"}
@@ -54,7 +54,7 @@ def plot(curves, out, metrics=None, title=None):
   if title:
     fig.suptitle(title)
   fig.tight_layout()
-  with image_utils.atomic_path(out) as temporary:
+  with file_io.atomic_path(out) as temporary:
     fig.savefig(temporary, dpi=120, format="png")
   plt.close(fig)
 

@@ -18,6 +18,30 @@ METHODS = ("unoise", "mixedq", "sga", "ste", "soft_round")
 # Methods whose synthesis input lies on (or near) the integer grid around the prediction, where
 # quantization offsets from the prior's mode make no sense.
 GRID_METHODS = ("mixedq", "soft_round")
+# latent_config (training and itinf): `method` (METHODS), the SGA temperature schedule (TAU_KEYS:
+# schedule.sga_temperature's arguments) and soft_round's `soft_round_alpha`.
+TAU_KEYS = ("tau_r", "tau_ub", "tau_lb", "tau_t0")
+LATENT_CONFIG_KEYS = ("method",) + TAU_KEYS + ("soft_round_alpha",)
+
+
+def check_latent_config(latent_config, what="latent"):
+  """The latent method of a latent_config (default unoise); refuses unknown methods and keys.
+
+  what: how errors name the method ('latent', 'itinf latent').
+  """
+  method = latent_config.get("method", "unoise")
+  if method not in METHODS:
+    raise ValueError(f"Unknown {what} method {method!r}; valid: {METHODS}.")
+  unknown = sorted(set(latent_config) - set(LATENT_CONFIG_KEYS))
+  if unknown:
+    raise ValueError(f"Unknown latent_config key(s) {unknown}; valid: {LATENT_CONFIG_KEYS}.")
+  return method
+
+
+def tau_schedule(latent_config):
+  """The SGA temperature arguments a latent_config sets (schedule.sga_temperature's defaults
+  for the others)."""
+  return {key: latent_config[key] for key in TAU_KEYS if key in latent_config}
 
 
 class LatentCoder:

@@ -19,14 +19,22 @@ import tempfile
 
 import numpy as np
 
-from common import image_utils
-from common import metrics
+from common import file_io
 
 PER_IMAGE_FIELDS = ("instance_id", "bpp_estimated", "bpp_actual", "psnr", "msssim",
                     "msssim_db", "enc_time_s", "dec_time_s")
 # Aggregate key -> per-image key it is the mean of (bpp is handled separately).
 _AGGREGATED = (("psnr-rgb", "psnr"), ("ms-ssim-rgb", "msssim"), ("ms-ssim-db", "msssim_db"),
                ("encoding_time", "enc_time_s"), ("decoding_time", "dec_time_s"))
+
+
+def ms_ssim_db(value):
+  """MS-SSIM in dB, -10*log10(1 - v); inf for v == 1, None passes through (not computable)."""
+  if value is None:
+    return None
+  if value >= 1.0:
+    return math.inf
+  return float(-10.0 * math.log10(1.0 - value))
 
 
 def _strict(obj):
@@ -54,7 +62,7 @@ def check_writable(folder):
 
 def write_json(path, obj):
   """Writes strict JSON atomically (creates parent folders)."""
-  with image_utils.atomic_path(path) as temporary:
+  with file_io.atomic_path(path) as temporary:
     with open(temporary, "w") as f:
       json.dump(_strict(obj), f, indent=1, allow_nan=False)
       f.write("\n")
@@ -156,7 +164,7 @@ def _normalize_curve(curve, source):
       raise ValueError(f"{source}: results.{key} must be a list of {n} values (one per bpp).")
   if "ms-ssim-rgb" in results and "ms-ssim-db" not in results:
     # CompressAI files carry MS-SSIM only as a value in [0, 1].
-    results["ms-ssim-db"] = [metrics.ms_ssim_db(v) for v in results["ms-ssim-rgb"]]
+    results["ms-ssim-db"] = [ms_ssim_db(v) for v in results["ms-ssim-rgb"]]
   return {"name": curve.get("name") or os.path.splitext(os.path.basename(source))[0],
           "description": curve.get("description", ""),
           **{k: v for k, v in curve.items() if k not in ("name", "description", "results")},

@@ -47,3 +47,33 @@ def sga_temperature(step, tau_r=5e-4, tau_ub=0.5, tau_lb=1e-8, tau_t0=200):
   """SGA annealing: tau(t) = min(ub, max(lb, ub * exp(-r (t - t0))))."""
   step = tf.cast(step, tf.float32)
   return tf.minimum(tau_ub, tf.maximum(tau_lb, tau_ub * tf.exp(-tau_r * (step - tau_t0))))
+
+
+# optimizer_config keys (values missing from a config take make_optimizer's defaults).
+OPTIMIZER_CONFIG_KEYS = ("learning_rate", "reduce_lr_after", "reduce_lr_factor", "warmup_until",
+                         "global_clipnorm")
+
+
+def make_optimizer(optimizer_config, num_steps, global_clipnorm=1.0):
+  """(Adam, its WarmupDropSchedule) from an optimizer_config, for training and itinf alike.
+
+  Args:
+    optimizer_config: dict with keys of OPTIMIZER_CONFIG_KEYS; learning_rate (default 1e-4),
+      warmup_until and reduce_lr_after (fractions of num_steps; 0.02, 0.8), reduce_lr_factor
+      (0.1), global_clipnorm.
+    num_steps: the steps the schedule spans.
+    global_clipnorm: the gradient clipping when the config sets none (None: no clipping).
+  """
+  config = dict(optimizer_config or {})
+  unknown = sorted(set(config) - set(OPTIMIZER_CONFIG_KEYS))
+  if unknown:
+    raise ValueError(f"Unknown optimizer_config key(s) {unknown}; valid: "
+                     f"{sorted(OPTIMIZER_CONFIG_KEYS)}.")
+  learning_rate = WarmupDropSchedule(
+      base_learning_rate=config.get("learning_rate", 1e-4), total_num_steps=num_steps,
+      warmup_steps=int(config.get("warmup_until", 0.02) * num_steps),
+      drop_after=config.get("reduce_lr_after", 0.8),
+      drop_factor=config.get("reduce_lr_factor", 0.1))
+  optimizer = tf.keras.optimizers.Adam(
+      learning_rate=learning_rate, global_clipnorm=config.get("global_clipnorm", global_clipnorm))
+  return optimizer, learning_rate

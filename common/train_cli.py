@@ -6,7 +6,7 @@ import sys
 
 from absl import app, flags, logging
 
-from common import cli, data_lib, distribute, experiment, run_lock, train_lib
+from common import cli, data_lib, distribute, experiment, run_dir, run_lock, train_lib
 
 FLAGS = flags.FLAGS
 
@@ -50,14 +50,14 @@ def main(model_cls):
     # the other workers of the same run write nothing.
     with run_lock.hold(workdir) if chief else contextlib.nullcontext():
       if chief:
-        experiment.prepare_workdir(workdir, config, config_path, model_cls.__module__)
+        run_dir.prepare_training(workdir, config, config_path, model_cls.__module__, FLAGS.hid)
         experiment.log_to_file(os.path.join(workdir, "train.log"))
       logging.info("Workdir: %s", workdir)
       with strategy.scope():  # variables (and optimizer slots) are created per replica
-        model = experiment.build_model(model_cls, config.model_config)
+        model = run_dir.build_model(model_cls, config.model_config)
       warm_start = FLAGS.warm_start or tec.warm_start
       if warm_start:
-        warm_start = train_lib.resolve_checkpoint(warm_start, FLAGS.hid)
+        warm_start = run_dir.resolve_checkpoint(warm_start, FLAGS.hid)
       # Every worker of a run, and every restart of it, reads files in the same order.
       seed = data.seed if data.seed is not None else int(
           hashlib.sha256(workdir.encode()).hexdigest()[:12], 16)

@@ -11,6 +11,18 @@ CODING_RANK = 3
 
 
 class Model(ntc_model.NTCModel):
+  """Factorized prior (Ballé et al. 2017).
+
+  Data flow for an image x of N x H x W x 3 (padded to a multiple of downsample_factor), with s
+  the stride of g_a (16 in every config here) and C = bottleneck_size:
+
+    x (N,H,W,3) --g_a--> y (N,H/s,W/s,C)
+    y --Q--> y_hat: coded with the deep factorized `prior` (one density per channel)
+    y_hat --g_s--> x_hat (N,H,W,3)
+
+  Q is the latent method's relaxation in training (latent_config.method) and rounding (around
+  the prior's mode with the offset heuristic) in coding.
+  """
 
   # (latent name, index of its entropy model) in file order.
   CODED_LATENTS = (("y", 0),)
@@ -20,9 +32,11 @@ class Model(ntc_model.NTCModel):
                decoder_only=False):
     super().__init__(transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
                      latent_config, offset_heuristic, name="factorized", decoder_only=decoder_only)
+
+  def build_latent_model(self, transform_config):
+    """y's prior (transform_config has nothing for it)."""
+    del transform_config
     self.prior = tfc.NoisyDeepFactorized(batch_shape=(self.bottleneck_size,))
-    self.entropy_models = self.make_entropy_models(compression=False)
-    self._finish_init()
 
   def make_entropy_models(self, compression, fixed_offsets=False, tables=None):
     """(model for y,); compression=True builds range-coding tables.
@@ -49,7 +63,8 @@ class Model(ntc_model.NTCModel):
     return dict(y=self.analysis(x_padded))
 
   def latent_bits(self, latents, training, method=None, tau=None):
-    """(bits, coded bits, y_hat): see NTCModel.rd_terms (the estimate is the coded rate here)."""
+    """(bits, coded bits, y_hat): see NTCModel.latent_bits (the estimate is the coded rate
+    here)."""
     method, relaxation = self.latent_relaxation(method, tau)
     y_hat, y_bits = quantization.quantize_latent(
         quantization.LatentCoder(self.entropy_models[0]), latents["y"], method, training,

@@ -31,8 +31,8 @@ from absl import logging
 import tensorflow as tf
 
 import configs
-from common import bdrate, bench, codec, config_utils, data_lib, eval_lib, experiment
-from common import image_utils, metrics, plot_rd, results, train_lib
+from common import bdrate, bench, config_utils, data_lib, eval_lib
+from common import file_io, image_utils, metrics, plot_rd, results, run_dir
 from mshyper.configs import pretrained
 from mshyper.models import Model
 
@@ -54,8 +54,8 @@ def stage(number, text, start):
 
 def checkpoint_step(workdir):
   """Step of the latest checkpoint in a run directory (0 if none)."""
-  latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(workdir))
-  return int(latest.rsplit("-", 1)[1]) if latest else 0
+  latest = tf.train.latest_checkpoint(run_dir.checkpoint_dir(workdir))
+  return run_dir.checkpoint_step(latest) if latest else 0
 
 
 def run_lambda(workdir):
@@ -78,10 +78,8 @@ def codec_round_trip(workdir, photo_path, out_dir):
   bitstream_path = os.path.join(out_dir, f"{name}.ntc")
   decoded_path = os.path.join(out_dir, f"{name}_decoded.png")
   image = image_utils.read_image(photo_path)
-  coder = codec.load_codec(workdir, Model)
-  with image_utils.atomic_path(bitstream_path) as tmp:
-    with open(tmp, "wb") as f:
-      f.write(coder.encode(image))
+  coder = run_dir.load_codec(workdir, Model)
+  file_io.write_bytes_atomic(bitstream_path, coder.encode(image))
   with open(bitstream_path, "rb") as f:
     data = f.read()
   decoded = coder.decode(data)
@@ -111,8 +109,8 @@ def evaluate_runs(workdirs, dataset, results_dir, bitstream_root):
                    per_image_path, step)
       continue
     logging.info("[eval %d/%d] %s", i + 1, len(workdirs), workdir)
-    config, _ = experiment.load_run(workdir, Model)
-    eval_lib.evaluate_workdir(codec.load_codec(workdir, Model), config, workdir, dataset,
+    config, _ = run_dir.read_run_config(workdir, Model)
+    eval_lib.evaluate_workdir(run_dir.load_codec(workdir, Model), config, workdir, dataset,
                               results_dir, bitstream_dir=os.path.join(
                                   bitstream_root, os.path.basename(workdir)))
   eval_lib.write_aggregate(os.path.dirname(aggregate_path), aggregate_path)

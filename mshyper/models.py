@@ -44,6 +44,22 @@ def coding_indexes(indexes):
 
 
 class Model(ntc_model.NTCModel):
+  """Mean-scale hyperprior (Minnen et al. 2018), as the paper's code builds it.
+
+  Data flow for an image x of N x H x W x 3 (padded to a multiple of downsample_factor), with s
+  the stride of g_a (16 in every config here), C = bottleneck_size, Cz = hyper_size, and the
+  hyper transforms' stride 4 (2 for the authors' *Small ones):
+
+    x (N,H,W,3) --g_a--> y (N,H/s,W/s,C) --h_a--> z (N,H/4s,W/4s,Cz)
+    z --Q--> z_hat: coded with the deep factorized `hyper_prior` (side information)
+    z_hat --h_s--> (mu, h), each (N,H/s,W/s,C); h --scale_parameterization--> scale index
+    y --Q--> y_hat: coded with a Gaussian (loc mu, scale from the index) convolved with
+                    uniform noise, the conditional entropy model
+    y_hat --g_s--> x_hat (N,H,W,3)
+
+  Q is the latent method's relaxation in training (latent_config.method) and rounding
+  (around the prior's mode for z with the offset heuristic, around mu for y) in coding.
+  """
 
   # model_config values for keys a stored config.json lacks: runs written before the key existed.
   LEGACY_MODEL_CONFIG = dict(scale_parameterization="log_scale")
@@ -61,7 +77,9 @@ class Model(ntc_model.NTCModel):
     self._scale_index = SCALE_PARAMETERIZATIONS[scale_parameterization]
     super().__init__(transform_config, scheduled_num_steps, rd_lambda, optimizer_config,
                      latent_config, offset_heuristic, name="mshyper", decoder_only=decoder_only)
-    transform_config = dict(transform_config)
+
+  def build_latent_model(self, transform_config):
+    """h_a, h_s (default: the paper's HyperAnalysis/HyperSynthesis) and z's prior."""
     bottleneck_size = self.bottleneck_size
     self.hyper_analysis = build_transform(transform_config.get(
         "hyper_analysis", dict(cls="HyperAnalysis", bottleneck_size=bottleneck_size)))
@@ -71,8 +89,6 @@ class Model(ntc_model.NTCModel):
     if not self.decoder_only:
       self.hyper_analysis(tf.zeros((1, 4, 4, bottleneck_size)))
     self.hyper_prior = tfc.NoisyDeepFactorized(batch_shape=(self.hyper_size,))
-    self.entropy_models = self.make_entropy_models(compression=False)
-    self._finish_init()
 
   def make_entropy_models(self, compression, fixed_offsets=False, tables=None):
     """(side model for z, conditional model for y); compression=True builds range-coding tables.
@@ -117,7 +133,7 @@ class Model(ntc_model.NTCModel):
     return mu, (indexes if training else coding_indexes(indexes))
 
   def latent_bits(self, latents, training, method=None, tau=None):
-    """(bits, coded bits, y_hat): see NTCModel.rd_terms.
+    """(bits, coded bits, y_hat): see NTCModel.latent_bits.
 
     bits use continuous scale indexes, as the authors' code computes its rate (training and
     evaluation alike); outside training, coded bits are those of y under the rounded indexes

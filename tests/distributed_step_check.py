@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from common import config_utils, data_lib, distribute, experiment, train_lib
+from common import config_utils, data_lib, distribute, run_dir, train_lib
 from mshyper.models import Model
 
 QUICKSTART = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -30,7 +30,7 @@ def build(strategy, clipnorm):
       "model_config.transform_config.analysis.channels_base": 16,
       "model_config.transform_config.analysis.output_channels": 32})
   with strategy.scope():
-    return experiment.build_model(Model, config.model_config)
+    return run_dir.build_model(Model, config.model_config)
 
 
 def compare(clipnorm, batch, mirrored):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import codec  # noqa: E402
+from common import codec, run_dir  # noqa: E402
 from mshyper.models import Model  # noqa: E402
 
 # Values a crafted size field takes: degenerate, limits, and large values near what the
@@ -113,7 +113,7 @@ def main():
   parser.add_argument("--cases", type=int, default=300)
   args = parser.parse_args()
   data = Path(args.file).read_bytes()
-  coder = codec.load_codec(args.workdir, Model)
+  coder = run_dir.load_codec(args.workdir, Model)
   original = coder.decode(data)
   header = codec.parse_header(data)
   baseline_rss = peak_rss_bytes()

@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import (authors_runs, codec, config_utils, eval_lib, experiment, image_utils,
-                    import_run, itinf_lib, notebook_utils, profile_utils, results, train_lib,
-                    transforms)
+from common import (authors_runs, config_utils, eval_lib, image_utils, import_run,
+                    notebook_utils, profile_utils, results, run_dir, transforms)
 from common.config_defaults import make_itinf_config
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
@@ -60,7 +59,7 @@ def test_eval_reproduces_the_authors_evaluation(run):
   """What eval computes (via load_codec, as eval does) on their run dir: their bpp as the
   estimate, their MSE and reconstruction, also decoded from a real file."""
   ref = reference(run)
-  coder = codec.load_codec(os.path.join(FIXTURES, run), model_cls(run))
+  coder = run_dir.load_codec(os.path.join(FIXTURES, run), model_cls(run))
   assert coder.step == ref["checkpoint_step"] == 60
   image = image_utils.read_image(IMAGE)
   metrics, reconstruction = coder.model.evaluate(image_utils.to_model_input(image)[None])
@@ -70,7 +69,7 @@ def test_eval_reproduces_the_authors_evaluation(run):
   data = coder.encode(image)
   np.testing.assert_array_equal(coder.decode(data), reconstruction[0])
   # As `decompress` decodes: a decoder-only model restored from their checkpoint.
-  decoder = codec.load_codec_for_file(os.path.join(FIXTURES, run), model_cls(run), data)
+  decoder = run_dir.load_codec_for_file(os.path.join(FIXTURES, run), model_cls(run), data)
   np.testing.assert_array_equal(decoder.decode(data), reconstruction[0])
   # The coded rate uses rounded scale indexes (the same as the estimate without a hyperprior).
   if run == "bls2017":
@@ -110,11 +109,11 @@ def test_eval_and_codec_command_lines_on_an_authors_run(tmp_path):
 def test_warm_starts_and_notebook_loading_accept_an_authors_run(tmp_path):
   workdir = os.path.join(FIXTURES, "jpegl")
   # Training's --warm_start and itinf's warm_start resolve the run dir to its checkpoint.
-  prefix = train_lib.resolve_checkpoint(workdir)
+  prefix = run_dir.resolve_checkpoint(workdir)
   assert prefix.endswith(os.path.join("train", "checkpoints", "ckpt-60"))
-  assert itinf_lib.resolve_warm_start(workdir, 0) == (workdir, 60)
-  config, model = experiment.load_run(workdir, HyperModel)
-  train_lib.restore(model, prefix, weights_only=True)
+  assert run_dir.resolve_warm_start(workdir, 0) == (workdir, 60)
+  config, model = run_dir.load_run(workdir, HyperModel)
+  run_dir.restore(model, prefix, weights_only=True)
   assert int(model.global_step) == 0  # A warm start trains from step 0.
   # The notebooks' loader finds the model family and the step without a run.json.
   config, model, _ = notebook_utils.load_trained_model(workdir)
@@ -123,32 +122,32 @@ def test_warm_starts_and_notebook_loading_accept_an_authors_run(tmp_path):
 
 
 def test_translated_config(tmp_path):
-  config, model = experiment.load_run(os.path.join(FIXTURES, "two_layer_syn2"), HyperModel)
+  config, model = run_dir.load_run(os.path.join(FIXTURES, "two_layer_syn2"), HyperModel)
   mc = config.model_config
   assert mc.latent_config.to_dict() == {"method": "mixedq"} and not model.offset_heuristic
   assert mc.transform_config.synthesis.channels == [24, 3]
-  config, _ = experiment.load_run(os.path.join(FIXTURES, "bls2017"), FactorizedModel)
+  config, _ = run_dir.load_run(os.path.join(FIXTURES, "bls2017"), FactorizedModel)
   assert "scale_parameterization" not in config.model_config
 
 
 def test_wrong_family_mismatch_and_unknown_layout_are_clear_errors(tmp_path):
   with pytest.raises(authors_runs.AuthorsRunError, match="factorized model"):
-    experiment.load_run(os.path.join(FIXTURES, "bls2017"), HyperModel)
+    run_dir.load_run(os.path.join(FIXTURES, "bls2017"), HyperModel)
   # Another transform config than the checkpoint's: says which weights did not match.
   copy = tmp_path / "jpegl"
   shutil.copytree(os.path.join(FIXTURES, "jpegl"), copy)
   config = json.loads((copy / "config.json").read_text())
   config["model_config"]["transform_config"]["synthesis"]["kernel_size"] = 16
   (copy / "config.json").write_text(json.dumps(config))
-  with pytest.raises(train_lib.CheckpointMismatchError, match="shape"):
-    codec.load_codec(str(copy), HyperModel)
+  with pytest.raises(run_dir.CheckpointMismatchError, match="shape"):
+    run_dir.load_codec(str(copy), HyperModel)
   neither = tmp_path / "neither"
   neither.mkdir()
   with pytest.raises(FileNotFoundError, match="train/checkpoints"):
-    codec.load_codec(str(neither), HyperModel)
+    run_dir.load_codec(str(neither), HyperModel)
   (neither / "config.json").write_text("{}")
   with pytest.raises(ValueError, match="no model_config"):
-    codec.load_codec(str(neither), HyperModel)
+    run_dir.load_codec(str(neither), HyperModel)
 
 
 def test_paper_settings_of_the_authors_configs():
@@ -188,7 +187,7 @@ def test_import_writes_a_run_of_ours_with_the_same_model(tmp_path):
   workdir = str(tmp_path / "imported")
   assert import_run.main([authors_run, workdir]) == 0
   assert not authors_runs.is_authors_run(workdir)
-  ours, theirs = (codec.load_codec(d, HyperModel) for d in (workdir, authors_run))
+  ours, theirs = (run_dir.load_codec(d, HyperModel) for d in (workdir, authors_run))
   assert ours.identity == theirs.identity and ours.step == theirs.step == 60
   image = image_utils.read_image(IMAGE)
   assert theirs.decode(ours.encode(image)).tobytes() == ours.decode(theirs.encode(image)).tobytes()
@@ -196,6 +195,6 @@ def test_import_writes_a_run_of_ours_with_the_same_model(tmp_path):
   assert abs(metrics["bpp"] - reference("two_layer_syn2")["bpp"]) <= 1e-4
   assert import_run.main([authors_run, workdir]) == 2  # Refuses to overwrite.
   # A run of ours: training resumes from it (model and optimizer, at step 60).
-  _, model = experiment.load_run(workdir, HyperModel)
-  train_lib.restore(model, train_lib.resolve_checkpoint(workdir), weights_only=False)
+  _, model = run_dir.load_run(workdir, HyperModel)
+  run_dir.restore(model, run_dir.resolve_checkpoint(workdir), weights_only=False)
   assert int(model.global_step) == 60

@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from common import (codec, config_utils, entropy_tables, eval_lib, experiment, image_utils,
-                    metrics, results)
+from common import (codec, config_utils, entropy_tables, eval_lib, image_utils, metrics,
+                    results, run_dir)
 from common.data_lib import list_images
 from factorized.models import Model as FactorizedModel
 from fuzz_bitstream import craft
@@ -42,7 +42,7 @@ def hyper_workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hyper_codec(hyper_workdir):
-  return codec.load_codec(hyper_workdir, HyperModel)
+  return run_dir.load_codec(hyper_workdir, HyperModel)
 
 
 def photo_768x512(index):
@@ -158,7 +158,7 @@ def test_cached_tables_decode_identically_and_follow_the_weights(hyper_workdir, 
   prefix = f"{hyper_workdir}/checkpoints/ckpt-{hyper_codec.step}"
   path = entropy_tables.cache_path(prefix)
   assert path == prefix + entropy_tables.SUFFIX and os.path.exists(path)
-  again = codec.load_codec_for_file(hyper_workdir, HyperModel, small_file)
+  again = run_dir.load_codec_for_file(hyper_workdir, HyperModel, small_file)
   np.testing.assert_array_equal(again.decode(small_file), hyper_codec.decode(small_file))
   # That codec is decoder-only (what `decompress` loads): the full codec's header checks, no
   # encoder.
@@ -166,7 +166,7 @@ def test_cached_tables_decode_identically_and_follow_the_weights(hyper_workdir, 
   with pytest.raises(ValueError, match="decoding only"):
     again.encode(np.zeros((64, 64, 3), np.uint8))
   model = again.model
-  config, _ = experiment.read_run_config(hyper_workdir, HyperModel)
+  config, _ = run_dir.read_run_config(hyper_workdir, HyperModel)
   cached = entropy_tables.load(
       path, entropy_tables.fingerprint(model, config_utils.model_identity(config)))
   built = [entropy_tables.tables_of(m) for m in model.make_entropy_models(compression=True)]
@@ -213,12 +213,12 @@ def test_eval_cli_evaluates_several_runs_in_one_process(hyper_workdir, tmp_path)
 
 def test_table_cache_stays_out_of_the_source_tree(tmp_path, monkeypatch):
   monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-  run_dir = tmp_path / "run" / "checkpoints"
-  run_dir.mkdir(parents=True)
-  prefix = str(run_dir / "ckpt-5")
+  checkpoints = tmp_path / "run" / "checkpoints"
+  checkpoints.mkdir(parents=True)
+  prefix = str(checkpoints / "ckpt-5")
   assert entropy_tables.cache_path(prefix) == prefix + entropy_tables.SUFFIX
   with monkeypatch.context() as patch:  # a read-only run dir (chmod does not stop root)
-    patch.setattr(os, "access", lambda path, mode: path != str(run_dir))
+    patch.setattr(os, "access", lambda path, mode: path != str(checkpoints))
     assert entropy_tables.cache_path(prefix).startswith(str(tmp_path / "cache" / "shallow-ntc"))
   in_repo = os.path.join(ROOT, "common", "ckpt-5")  # writable, but tracked source
   assert entropy_tables.cache_path(in_repo).startswith(str(tmp_path / "cache" / "shallow-ntc"))
@@ -304,11 +304,11 @@ def test_crafted_headers_are_rejected_before_decoding(hyper_codec, small_file):
 @pytest.mark.slow
 def test_file_of_another_run_is_told_apart_from_damage(hyper_workdir, small_file):
   """Same model and checkpoint step, other weights (another run): not reported as damage."""
-  other_run = codec.load_codec(hyper_workdir, HyperModel)
+  other_run = run_dir.load_codec(hyper_workdir, HyperModel)
   weight = other_run.model.synthesis.trainable_variables[0]
   weight.assign_add(tf.fill(weight.shape, 1e-3))
   other_run = codec.Codec(other_run.model, config_utils.model_identity(
-      experiment.load_run(hyper_workdir, HyperModel)[0]), other_run.step)
+      run_dir.load_run(hyper_workdir, HyperModel)[0]), other_run.step)
   with pytest.raises(codec.BitstreamError, match="another run of this model"):
     other_run.decode(small_file)
 
@@ -350,16 +350,16 @@ def test_fuzzed_files_never_decode_wrong_crash_or_run_away(hyper_workdir, small_
 @pytest.mark.slow
 def test_file_from_another_model_family_is_rejected(tmp_path, small_file):
   factorized_workdir = train_tiny(str(tmp_path), "factorized", 20)
-  factorized_codec = codec.load_codec(factorized_workdir, FactorizedModel)
+  factorized_codec = run_dir.load_codec(factorized_workdir, FactorizedModel)
   with pytest.raises(codec.BitstreamError, match="another model"):
     factorized_codec.decode(small_file)
   image = image_utils.read_image(list_images("embedded_eval")[0])[:40, :50]
   np.testing.assert_array_equal(factorized_codec.decode(factorized_codec.encode(image)),
                                 reference_reconstruction(factorized_codec, image))
   with pytest.raises(ValueError, match="holds a factorized.models run"):
-    codec.load_codec(factorized_workdir, HyperModel)
+    run_dir.load_codec(factorized_workdir, HyperModel)
   with pytest.raises(FileNotFoundError, match="not a run directory"):
-    codec.load_codec(str(tmp_path / "nope"), HyperModel)
+    run_dir.load_codec(str(tmp_path / "nope"), HyperModel)
 
 
 @pytest.mark.slow

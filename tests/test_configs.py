@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import configs
+from common import datasets
 
 _ENV_VARS = {"NTC_EXPERIMENTS_DIR": "EXPERIMENTS_DIR", "NTC_RESULTS_DIR": "RESULTS_DIR",
              "NTC_SLURM_JOBS_DIR": "SLURM_JOBS_DIR", "NTC_DATA_DIR": "DATA_DIR"}
@@ -58,23 +59,23 @@ def test_local_override_file_updates_datasets(tmp_path):
 
 
 def test_dataset_glob_names_and_pass_through():
-  assert configs.dataset_glob("kodak") == os.path.join(configs.DATA_DIR, "kodak", "*.png")
+  assert datasets.dataset_glob("kodak") == os.path.join(configs.DATA_DIR, "kodak", "*.png")
   for name in ("train", "eval24", "eval_lossless8", "coco"):
-    assert configs.dataset_glob(name).startswith(configs.DATA_DIR + os.sep)
-  assert configs.dataset_glob("photos/*.png") == "photos/*.png"
-  assert configs.dataset_glob("a/b.png") == "a/b.png"
-  assert configs.dataset_glob("img_[0-9].jpg") == "img_[0-9].jpg"
+    assert datasets.dataset_glob(name).startswith(configs.DATA_DIR + os.sep)
+  assert datasets.dataset_glob("photos/*.png") == "photos/*.png"
+  assert datasets.dataset_glob("a/b.png") == "a/b.png"
+  assert datasets.dataset_glob("img_[0-9].jpg") == "img_[0-9].jpg"
 
 
 def test_unknown_dataset_name_lists_known_names():
   with pytest.raises(ValueError, match="Unknown dataset name 'kodakk'.*eval24.*kodak"):
-    configs.dataset_glob("kodakk")
+    datasets.dataset_glob("kodakk")
 
 
 def test_embedded_dataset_is_written_on_first_use(tmp_path):
   data_dir = tmp_path / "data"
   env = dict(os.environ, NTC_DATA_DIR=str(data_dir), PYTHONPATH=configs.PROJECT_DIR)
-  script = "import configs; print(configs.dataset_glob('embedded_eval'))"
+  script = "from common import datasets; print(datasets.dataset_glob('embedded_eval'))"
   result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                           capture_output=True, text=True, check=True)
   assert result.stdout.strip() == str(data_dir / "embedded" / "eval" / "*.png")

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import decode_speed
-from common import config_utils, experiment, image_utils
+from common import config_utils, image_utils, run_dir
 from mshyper.models import Model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,7 +32,7 @@ def test_calibrated_file_codes_near_target_and_decodes(target_bpp):
   tf.keras.utils.set_random_seed(0)
   config = config_utils.load_config_module(
       os.path.join(ROOT, "mshyper", "configs", "quickstart.py")).get_config()
-  model = experiment.build_model(Model, config.model_config)
+  model = run_dir.build_model(Model, config.model_config)
   image, _ = decode_speed.benchmark_image()
   analysis = model.analysis(image_utils.to_model_input(image)[None])
   coder, data, stats = decode_speed.calibrated_file(model, config, analysis, target_bpp,

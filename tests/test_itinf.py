@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import (codec, config_utils, experiment, image_utils, itinf_lib, preemption,
-                    results, schedule)
+from common import (codec, config_utils, image_utils, itinf_lib, preemption, results, run_dir,
+                    schedule)
 from common.config_defaults import make_itinf_config
 from common.data_lib import list_images
 from factorized.models import Model as FactorizedModel
@@ -56,7 +56,7 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def coder(trained):
-  return codec.load_codec(trained[1], HyperModel)
+  return run_dir.load_codec(trained[1], HyperModel)
 
 
 @pytest.mark.slow
@@ -112,7 +112,7 @@ def test_sga_lowers_rd_loss_and_its_file_decodes_bit_exact(trained, coder, tmp_p
   assert 8 * len(data) / CROP ** 2 == record["bpp_actual"]
   with pytest.raises(codec.BitstreamError, match="another model"):
     coder.decode(data)
-  itinf_coder = codec.load_codec_for_file(train_workdir, HyperModel, data)
+  itinf_coder = run_dir.load_codec_for_file(train_workdir, HyperModel, data)
   assert coder.model.offset_heuristic and not itinf_coder.model.offset_heuristic
   x = image_utils.to_model_input(photo_crop(CROP))[None]
   _, metrics, x_hat = itinf_coder.model.rd_terms(x, latents, training=False)
@@ -205,7 +205,7 @@ def test_schedule_and_sga_on_a_factorized_model():
   tf.random.set_seed(0)
   config = config_utils.load_config_module(
       os.path.join(ROOT, "factorized", "configs", "quickstart.py")).get_config()
-  model = experiment.build_model(FactorizedModel, config.model_config)
+  model = run_dir.build_model(FactorizedModel, config.model_config)
   model.freeze_quantization_offsets()
   image = photo_crop(64)
   x = image_utils.to_model_input(image)[None]
@@ -229,9 +229,9 @@ def test_schedule_and_sga_on_a_factorized_model():
 
 def test_bad_itinf_settings_are_clear_errors(tmp_path):
   with pytest.raises(ValueError, match="warm_start is not set"):
-    itinf_lib.resolve_warm_start("", 0)
+    run_dir.resolve_warm_start("", 0)
   with pytest.raises(FileNotFoundError, match="No checkpoint found"):
-    itinf_lib.resolve_warm_start(str(tmp_path / "nope"), 3)
+    run_dir.resolve_warm_start(str(tmp_path / "nope"), 3)
   model = HyperModel(dict(analysis=dict(cls="CNNAnalysis", channels_base=8, output_channels=8),
                           synthesis=dict(cls="JPEGLikeSynthesis")))
   x = tf.zeros((1, 64, 64, 3))
@@ -246,8 +246,8 @@ def test_bad_itinf_settings_are_clear_errors(tmp_path):
     itinf_lib.run(None, config, str(tmp_path), str(tmp_path / "train"), str(tmp_path))
   config.itinf_config.eval_every_steps = 500
   # A workdir keeps one itinf run: other settings there would mix up reused per-image results.
-  itinf_lib.check_run_record(str(tmp_path), config, str(tmp_path / "train"), 100)
-  itinf_lib.check_run_record(str(tmp_path), config, str(tmp_path / "train"), 100)
+  run_dir.check_itinf_record(str(tmp_path), config, str(tmp_path / "train"), 100)
+  run_dir.check_itinf_record(str(tmp_path), config, str(tmp_path / "train"), 100)
   config.optimizer_config.learning_rate = 1e-3
   with pytest.raises(ValueError, match="holds another itinf run"):
-    itinf_lib.check_run_record(str(tmp_path), config, str(tmp_path / "train"), 100)
+    run_dir.check_itinf_record(str(tmp_path), config, str(tmp_path / "train"), 100)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import config_utils, experiment, quantization
+from common import config_utils, datasets, quantization, run_dir
 from common.image_utils import read_image, to_model_input
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
@@ -24,13 +24,11 @@ SMALL = {
 PAPER_CONFIGS = [("factorized", "bls2017"), ("mshyper", "mbt2018"), ("mshyper", "jpegl"),
                  ("mshyper", "two_layer_syn"), ("mshyper", "two_layer_syn2"),
                  ("mshyper", "quickstart"), ("factorized", "quickstart")]
-MODELS = {"factorized": FactorizedModel, "mshyper": HyperModel}
 
 
 def photo_crops(size=64, count=2):
   """Real photo crops from the embedded training photos, as a float batch."""
-  from configs import dataset_glob
-  paths = sorted(glob.glob(dataset_glob("embedded_train")))[:count]
+  paths = sorted(glob.glob(datasets.dataset_glob("embedded_train")))[:count]
   return tf.stack([to_model_input(read_image(p)[100:100 + size, 100:100 + size]) for p in paths])
 
 
@@ -50,7 +48,9 @@ def test_config_trains_two_steps(package, name):
   config_utils.apply_overrides(config, {"train_eval_config.num_steps": 100})
   assert config.model_config.scheduled_num_steps == 100  # FieldReference follows num_steps.
   assert len(module.get_hyper()) >= 3 and module.get_cfg_str(config)
-  model = experiment.build_model(MODELS[package], config.model_config)
+  model = run_dir.build_model(
+      run_dir.model_class_of_config(os.path.join(ROOT, package, "configs", name + ".py")),
+      config.model_config)
   x = photo_crops()
   for _ in range(2):
     metrics = model.train_step(x)
@@ -58,7 +58,7 @@ def test_config_trains_two_steps(package, name):
   assert np.isfinite(float(metrics["loss"])) and float(metrics["bpp"]) > 0
   # A decoder-only build knows the latents' geometry the full model checked against its
   # analysis, and has exactly the decoder's variables (the encoder's are never created).
-  decoder = experiment.build_model(MODELS[package], config.model_config, decoder_only=True)
+  decoder = run_dir.build_model(MODELS[package], config.model_config, decoder_only=True)
   assert decoder.latent_geometry == model.latent_geometry
   assert decoder.downsample_factor == model.downsample_factor
   assert ([v.shape for v in decoder.decoder_variables()] ==
@@ -187,12 +187,12 @@ def test_bad_config_keys_are_clear_errors():
   with config.unlocked():
     config.model_config.bogus = 1
   with pytest.raises(KeyError, match=r"\['bogus'\].*valid"):
-    experiment.build_model(HyperModel, config.model_config)
+    run_dir.build_model(HyperModel, config.model_config)
   with config.unlocked():
     del config.model_config.bogus
     config.model_config.decoder_only = True  # An argument of the model, not a config key.
   with pytest.raises(KeyError, match=r"\['decoder_only'\].*valid"):
-    experiment.build_model(HyperModel, config.model_config)
+    run_dir.build_model(HyperModel, config.model_config)
   with pytest.raises(ValueError, match="Unknown optimizer_config key"):
     HyperModel(dict(analysis=dict(cls="CNNAnalysis"), synthesis=dict(cls="JPEGLikeSynthesis")),
                optimizer_config=dict(learning_rat=1e-3))

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import configs
-from common import config_utils, experiment, notebook_utils, profile_utils, transforms
+from common import config_utils, notebook_utils, profile_utils, run_dir, transforms
 from mshyper.models import Model as HyperModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,7 +91,7 @@ def test_other_synthesis_has_a_clear_message():
 
 def test_profile_model_per_module():
   config = config_utils.load_config_module(QUICKSTART).get_config()
-  model = experiment.build_model(HyperModel, config.model_config)
+  model = run_dir.build_model(HyperModel, config.model_config)
   stats = notebook_utils.profile_model(model, 128, 192)
   y = model.analysis(tf.zeros((1, 128, 192, 3)))
   z = model.hyper_analysis(y)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import codec, export_run, image_utils, metrics, results
+from common import export_run, image_utils, metrics, results, run_dir
 from common.data_lib import list_images
 from mshyper.models import Model
 
@@ -58,14 +58,14 @@ def reference_reconstruction(coder, image):
 def test_codes_a_held_out_photo_bit_exact_at_the_documented_rate_and_psnr(run):
   image = image_utils.read_image(next(p for p in list_images("embedded_eval")
                                       if os.path.basename(p) == PHOTO + ".png"))
-  encoder = codec.load_codec(run, Model)
+  encoder = run_dir.load_codec(run, Model)
   for variable in encoder.model.trainable_variables:  # float16 storage, float32 model
     assert variable.dtype == tf.float32
     np.testing.assert_array_equal(variable.numpy(),
                                   variable.numpy().astype(np.float16).astype(np.float32))
   data = encoder.encode(image)
   # As `decompress` decodes: a decoder-only model from the float16 checkpoint, given the file.
-  decoded = codec.load_codec_for_file(run, Model, data).decode(data)
+  decoded = run_dir.load_codec_for_file(run, Model, data).decode(data)
   np.testing.assert_array_equal(decoded, reference_reconstruction(encoder, image))
   documented = documented_record(run, PHOTO)
   bpp = 8 * len(data) / (image.shape[0] * image.shape[1])
@@ -84,7 +84,7 @@ def test_export_keeps_the_weights_in_either_storage_dtype(tmp_path):
   data_bytes = {dtype: os.path.getsize(prefix + ".data-00000-of-00001")
                 for dtype, prefix in exported.items()}
   assert data_bytes["float16"] < 0.55 * data_bytes["float32"]
-  weights = [[v.numpy() for v in codec.load_codec(path, Model).model.trainable_variables]
+  weights = [[v.numpy() for v in run_dir.load_codec(path, Model).model.trainable_variables]
              for path in (source, str(tmp_path / "float32"), str(tmp_path / "float16"))]
   for original, *copies in zip(*weights):
     for copy in copies:

@@ -281,7 +281,7 @@ def test_dummy_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
 def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
   import tensorflow as tf
 
-  from common import eval_lib, results, train_lib
+  from common import eval_lib, results, run_dir
 
   experiments = tmp_path / "experiments"
   train_jobs, eval_jobs = tmp_path / "train_jobs", tmp_path / "eval_jobs"
@@ -298,7 +298,7 @@ def test_quickstart_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
   for task in sweep:
     workdir = xid_dir / f"wid={task['hid']}-{task['run_name']}"
     assert workdir.is_dir(), f"{workdir} missing; {experiments}: {sorted(experiments.rglob('*'))}"
-    latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(str(workdir)))
+    latest = tf.train.latest_checkpoint(run_dir.checkpoint_dir(str(workdir)))
     assert latest and latest.endswith("-3"), f"{workdir}: latest checkpoint {latest}"
     rd_lambda = json.loads((workdir / "config.json").read_text())["model_config"]["rd_lambda"]
     assert rd_lambda == task["overrides"]["model_config.rd_lambda"], (workdir, rd_lambda)
@@ -348,7 +348,7 @@ def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_pat
   checkpoint and requeue itself; the requeued run resumes and logs every step once."""
   import tensorflow as tf
 
-  from common import train_lib
+  from common import run_dir
 
   config = tmp_path / "requeue.py"
   config.write_text(REQUEUE_CONFIG)
@@ -358,22 +358,8 @@ def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_pat
                         "--args", f"--experiments_dir {experiments}", "--cpus_per_task", "1",
                         "--mem", "1G", env=env)
   assert launch.returncode == 0, launch.stderr
-  job_id, job_dir, _ = submitted(jobs)
-
-  def metrics_steps():
-    paths = list(experiments.glob("*/wid=0-*/metrics.jsonl"))
-    return logged_train_steps(paths[0]) if paths else []
-
-  try:
-    slurm_cluster.wait_until(lambda: max(metrics_steps(), default=0) >= 20, 300,
-                             "20 logged training steps")
-  except ClusterError as e:
-    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
-  signalled = slurm_cluster.client("scancel", "--signal=USR1", f"{job_id}_0")
-  assert signalled.returncode == 0, signalled.stderr
-
-  wait_for_requeued_task(slurm_cluster, job_id, job_dir)
-  wait_for_success(slurm_cluster, jobs, launch, timeout_s=60)
+  job_id, job_dir = preempt_after_steps(
+      slurm_cluster, jobs, launch, lambda: experiments.glob("*/wid=0-*/metrics.jsonl"), 20, 300)
 
   workdir, = experiments.glob("*/wid=0-*")
   assert workdir.parent.name.startswith("mshyper-requeue-")
@@ -383,9 +369,9 @@ def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_pat
   saved = re.search(r"SIGUSR1 received: checkpoint saved at step (\d+)", train_log)
   assert saved and 20 <= int(saved.group(1)) < 120, train_log[-3000:]
   assert re.search(rf"Resumed from .*ckpt-{saved.group(1)} at step {saved.group(1)}", train_log)
-  latest = tf.train.latest_checkpoint(train_lib.checkpoint_dir(str(workdir)))
+  latest = tf.train.latest_checkpoint(run_dir.checkpoint_dir(str(workdir)))
   assert latest.endswith("-120"), latest
-  steps = metrics_steps()
+  steps = logged_train_steps(workdir / "metrics.jsonl")
   assert steps == list(range(5, 121, 5)), steps
   print(f"requeue test: signalled at step {saved.group(1)}; train/loss steps logged {steps}")
   assert (job_dir / "done" / "0").exists()
@@ -458,6 +444,28 @@ def logged_train_steps(metrics_path):
           if line.endswith("}") and "train/loss" in line]
 
 
+def preempt_after_steps(cluster, jobs_dir, launch, metrics_paths, min_steps, timeout_s):
+  """Waits until task 0 of the job `launch` submitted logged `min_steps` training steps (in the
+  first of metrics_paths()), sends it SIGUSR1 (Slurm's preemption warning), then waits for its
+  requeued run and for the whole job to succeed; returns (job id, job dir)."""
+  job_id, job_dir, _ = submitted(jobs_dir)
+
+  def steps_logged():
+    paths = list(metrics_paths())
+    return logged_train_steps(paths[0]) if paths else []
+
+  try:
+    cluster.wait_until(lambda: max(steps_logged(), default=0) >= min_steps, timeout_s,
+                       f"{min_steps} logged training steps")
+  except ClusterError as e:
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  signalled = cluster.client("scancel", "--signal=USR1", f"{job_id}_0")
+  assert signalled.returncode == 0, signalled.stderr
+  wait_for_requeued_task(cluster, job_id, job_dir)
+  wait_for_success(cluster, jobs_dir, launch, timeout_s=60)
+  return job_id, job_dir
+
+
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_multi_worker_training_on_two_tasks(slurm_cluster, tmp_path):
@@ -468,13 +476,13 @@ def test_multi_worker_training_on_two_tasks(slurm_cluster, tmp_path):
   import numpy as np
   import tensorflow as tf
 
-  from common import config_utils, data_lib, experiment, train_lib
+  from common import config_utils, data_lib, run_dir, train_lib
   from mshyper.models import Model
 
   config_path = tmp_path / "multi.py"
   config_path.write_text(MULTI_WORKER_CONFIG)
   config = config_utils.load_config_module(str(config_path)).get_config()
-  start = experiment.build_model(Model, config.model_config)
+  start = run_dir.build_model(Model, config.model_config)
   start_prefix = tf.train.Checkpoint(model=start).save(str(tmp_path / "start" / "ckpt"))
   experiments, jobs = tmp_path / "experiments", tmp_path / "jobs"
   launch = run_launcher(
@@ -483,20 +491,9 @@ def test_multi_worker_training_on_two_tasks(slurm_cluster, tmp_path):
       "--sargs", "--nodes=1 --ntasks-per-node=2",  # the test cluster has one node
       "--cpus_per_task", "1", "--mem", "1G", env=launcher_env(jobs, slurm_cluster.env))
   assert launch.returncode == 0, launch.stderr
-  job_id, job_dir, _ = submitted(jobs)
-  def steps_logged():
-    paths = list(experiments.glob("mshyper-multi-*/wid=0-multi/metrics.jsonl"))
-    return logged_train_steps(paths[0]) if paths else []
-
-  try:
-    slurm_cluster.wait_until(lambda: max(steps_logged(), default=0) >= 3, 600,
-                             "3 logged training steps")
-  except ClusterError as e:
-    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
-  signalled = slurm_cluster.client("scancel", "--signal=USR1", f"{job_id}_0")
-  assert signalled.returncode == 0, signalled.stderr
-  wait_for_requeued_task(slurm_cluster, job_id, job_dir)
-  wait_for_success(slurm_cluster, jobs, launch, timeout_s=60)
+  job_id, job_dir = preempt_after_steps(
+      slurm_cluster, jobs, launch,
+      lambda: experiments.glob("mshyper-multi-*/wid=0-multi/metrics.jsonl"), 3, 600)
   log = (job_dir / "logs" / f"{job_id}_0.out").read_text()
   # MultiWorkerMirroredStrategy is a CollectiveAllReduceStrategy in TF 2.14.
   assert log.count("Strategy CollectiveAllReduceStrategy with 2 replica(s)") == 4, log[-3000:]
@@ -509,12 +506,12 @@ def test_multi_worker_training_on_two_tasks(slurm_cluster, tmp_path):
       "checkpoint", f"ckpt-{saved[0]}.data-00000-of-00001", f"ckpt-{saved[0]}.index",
       "ckpt-12.data-00000-of-00001", "ckpt-12.index"])
   assert not list(workdir.glob(".worker-*")), "the other worker's checkpoint copies stay"
-  steps = steps_logged()
+  steps = logged_train_steps(workdir / "metrics.jsonl")
   assert steps == list(range(1, 13)), steps
 
-  trained = experiment.build_model(Model, config.model_config)
-  train_lib.restore(trained, str(workdir / "checkpoints" / "ckpt-12"), weights_only=True)
-  single = experiment.build_model(Model, config.model_config)
+  trained = run_dir.build_model(Model, config.model_config)
+  run_dir.restore(trained, str(workdir / "checkpoints" / "ckpt-12"), weights_only=True)
+  single = run_dir.build_model(Model, config.model_config)
   train_input = data_lib.TrainInput(config.train_data_config.dataset, 64, 4, seed=1)
   assert train_lib.train(single, str(tmp_path / "single"), train_input, 12,
                          warm_start=start_prefix, checkpoint_every=1000, eval_every=1000) == 0

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from common import codec, config_utils, experiment, image_utils, tiling, transforms
+from common import codec, config_utils, image_utils, run_dir, tiling, transforms
 from common.data_lib import list_images
 from mshyper.models import Model
 
@@ -45,7 +45,7 @@ def test_codec_decodes_a_large_photo_in_tiles():
   tf.keras.utils.set_random_seed(0)
   config = config_utils.load_config_module(
       os.path.join(ROOT, "mshyper", "configs", "quickstart.py")).get_config()
-  model = experiment.build_model(Model, config.model_config)
+  model = run_dir.build_model(Model, config.model_config)
   coder = codec.Codec(model, config_utils.model_identity(config), step=0)
   photo = Image.fromarray(image_utils.read_image(list_images("embedded_eval")[0]))
   image = np.asarray(photo.resize((photo.width * 2 + 7, photo.height * 2 + 3), Image.BICUBIC))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import config_utils, data_lib, experiment, preemption, train_lib
+from common import config_utils, data_lib, preemption, run_dir, train_lib
 from common.metric_writer import MetricWriter
 from common.data_lib import train_dataset
 from mshyper.models import Model
@@ -24,7 +24,7 @@ QUICKSTART = os.path.join(ROOT, "mshyper", "configs", "quickstart.py")
 def quickstart_model(**overrides):
   config = config_utils.load_config_module(QUICKSTART).get_config()
   config_utils.apply_overrides(config, overrides)
-  return experiment.build_model(Model, config.model_config)
+  return run_dir.build_model(Model, config.model_config)
 
 
 @pytest.mark.slow
@@ -148,8 +148,8 @@ def test_checkpoint_from_another_model_is_rejected(tmp_path):
   small = quickstart_model(**{"model_config.transform_config.analysis.output_channels": 32})
   small.train_step(tf.zeros((1, 64, 64, 3)))
   prefix = tf.train.Checkpoint(model=small).save(os.path.join(tmp_path, "ckpt"))
-  with pytest.raises(train_lib.CheckpointMismatchError, match="does not match this model"):
-    train_lib.restore(quickstart_model(), prefix, weights_only=True)
+  with pytest.raises(run_dir.CheckpointMismatchError, match="does not match this model"):
+    run_dir.restore(quickstart_model(), prefix, weights_only=True)
 
 
 def test_unknown_cli_config_key_fails_clearly(tmp_path):
@@ -170,7 +170,7 @@ def test_cpu_devices_without_mirrored_fails_clearly(tmp_path):
 
 def test_missing_warm_start_is_clear(tmp_path):
   with pytest.raises(FileNotFoundError, match="No checkpoint found"):
-    train_lib.resolve_checkpoint(str(tmp_path / "nope"), hid=0)
+    run_dir.resolve_checkpoint(str(tmp_path / "nope"), hid=0)
 
 
 def test_metric_writer_drops_records_after_the_resume_step(tmp_path):
@@ -243,7 +243,7 @@ def test_mirrored_run_signalled_and_resumed_equals_uninterrupted(tmp_path):
   config = config_utils.load_config_module(QUICKSTART).get_config()
   config_utils.apply_overrides(config, config_utils.load_config_module(QUICKSTART).get_hyper()[1])
   config_utils.apply_overrides(config, MIRRORED_OVERRIDES)
-  start = tf.train.Checkpoint(model=experiment.build_model(Model, config.model_config)).save(
+  start = tf.train.Checkpoint(model=run_dir.build_model(Model, config.model_config)).save(
       str(tmp_path / "start" / "ckpt"))
   command = [sys.executable, "-m", "mshyper.train", "--config", QUICKSTART, "--hid", "1",
              "--experiments_dir", str(tmp_path / "experiments"), "--cpu_devices", "2",
@@ -276,9 +276,9 @@ def test_mirrored_run_signalled_and_resumed_equals_uninterrupted(tmp_path):
   jsonl, events = logged_steps(workdir)
   assert jsonl == events == list(range(1, 31)), (jsonl, events)
 
-  trained = experiment.build_model(Model, config.model_config)
-  train_lib.restore(trained, os.path.join(workdir, "checkpoints", "ckpt-30"), weights_only=True)
-  single = experiment.build_model(Model, config.model_config)
+  trained = run_dir.build_model(Model, config.model_config)
+  run_dir.restore(trained, os.path.join(workdir, "checkpoints", "ckpt-30"), weights_only=True)
+  single = run_dir.build_model(Model, config.model_config)
   train_input = data_lib.TrainInput(config.train_data_config.dataset, 64, 4, seed=1)
   assert train_lib.train(single, str(tmp_path / "single"), train_input, 30, warm_start=start,
                          checkpoint_every=1000, eval_every=1000) == 0

@@ -1,9 +1,7 @@
 """A small factorized-prior model (CNN analysis, 2-layer residual synthesis), sized to train in
 minutes on 2 CPU cores on the embedded photos."""
 from common import config_utils, hyper
-from common.config_defaults import quickstart_config
-
-QUICKSTART_LAMBDAS = (0.0025, 0.01, 0.04)
+from common.config_defaults import QUICKSTART_LAMBDAS, quickstart_config
 
 
 def get_config():

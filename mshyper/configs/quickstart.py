@@ -1,9 +1,7 @@
 """A small mean-scale hyperprior with the paper's 2-layer residual synthesis, sized to train in
 minutes on 2 CPU cores on the embedded photos (same code path as the paper configs)."""
 from common import config_utils, hyper
-from common.config_defaults import hyperprior_config, quickstart_config
-
-QUICKSTART_LAMBDAS = (0.0025, 0.01, 0.04)
+from common.config_defaults import QUICKSTART_LAMBDAS, hyperprior_config, quickstart_config
 
 
 def get_config():
