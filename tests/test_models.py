@@ -58,7 +58,7 @@ def test_config_trains_two_steps(package, name):
   assert np.isfinite(float(metrics["loss"])) and float(metrics["bpp"]) > 0
   # A decoder-only build knows the latents' geometry the full model checked against its
   # analysis, and has exactly the decoder's variables (the encoder's are never created).
-  decoder = run_dir.build_model(MODELS[package], config.model_config, decoder_only=True)
+  decoder = run_dir.build_model(type(model), config.model_config, decoder_only=True)
   assert decoder.latent_geometry == model.latent_geometry
   assert decoder.downsample_factor == model.downsample_factor
   assert ([v.shape for v in decoder.decoder_variables()] ==
