@@ -175,6 +175,21 @@ def build_model(model_cls, model_config, stored=False):
   return model_cls(**kwargs)
 
 
+def recorded_model_module(workdir):
+  """The model module (e.g. 'factorized.models') a run directory was trained with: its run
+  record's `model`, or for an authors' run the family its config.json names."""
+  record_path = os.path.join(workdir, RUN_RECORD)
+  if os.path.exists(record_path):
+    with open(record_path) as f:
+      return json.load(f)["model"]
+  from common import authors_runs  # Imports TensorFlow: only for a directory without a record.
+  if authors_runs.is_authors_run(workdir):
+    return authors_runs.model_module(workdir)
+  raise FileNotFoundError(f"{workdir} has no {RUN_RECORD}, so it is not a run directory of a "
+                          f"train entry point (e.g. python -m mshyper.train) nor an authors' run "
+                          f"directory (config.json + train/checkpoints/).")
+
+
 def read_run_config(workdir, model_cls):
   """(config, stored) of a run directory of ours or of the authors' code (see load_run).
 
