@@ -4,10 +4,11 @@
       [--main mshyper.eval] [--args "..."] [--sargs "..."] [--dry_run] [--local]
 
 Each task runs `python -m MAIN --dataset D --workdir W_i ARGS`; MAIN defaults to the eval entry
-point of the runs' model family, read from each run's record (run.json `model`). The sorted list of matching
-workdirs is snapshot into the job dir now (task_values.txt); task i reads line i, so workdirs
-created later do not shift the tasks. With --local, all workdirs are evaluated in ONE process
-(`--workdir W_0 --workdir W_1 ...`). Resources and the job dir layout: see slurm_template.py.
+point of the runs' model family, read from each run's record (run.json `model`). The sorted list of
+matching workdirs is snapshot into the job dir now (task_values.txt); task i reads line i, so
+workdirs created later do not shift the tasks. With --local, all workdirs are evaluated in ONE
+process (`--workdir W_0 --workdir W_1 ...`). Resources and the job dir layout: see
+slurm_template.py.
 """
 import glob
 from pathlib import Path
@@ -66,7 +67,8 @@ def launch(argv):
       job_dir=job_dir,
       main=main_module,
       job_name=job_name,
-      description=f"{main_module} of {len(workdirs)} workdirs ({FLAGS.workdirs}) on {FLAGS.dataset}",
+      description=(f"{main_module} of {len(workdirs)} workdirs ({FLAGS.workdirs}) on "
+                   f"{FLAGS.dataset}"),
       fixed_args=["--dataset", FLAGS.dataset],
       task_flag="--workdir",
       num_tasks=len(workdirs),

@@ -15,7 +15,7 @@ import time
 
 import tensorflow as tf
 
-from common import config_utils, data_lib, experiment, train_lib
+from common import cli, config_utils, data_lib, experiment, train_lib
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
 
@@ -80,8 +80,9 @@ def main():
   unknown = sorted(set(variants) - set(VARIANTS))
   if unknown:
     parser.error(f"unknown variants {unknown}; valid: {sorted(VARIANTS)}")
-  result = measure(args.config, args.batchsize, args.patchsize, args.steps, args.warmup,
-                   variants, args.dataset)
+  with cli.user_errors():  # a missing --config, an unknown --dataset
+    result = measure(args.config, args.batchsize, args.patchsize, args.steps, args.warmup,
+                     variants, args.dataset)
   print(json.dumps(result, indent=2))
   if args.out:
     with open(args.out, "w") as f:

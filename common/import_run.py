@@ -13,7 +13,7 @@ import sys
 
 import tensorflow as tf
 
-from common import authors_runs, config_utils, experiment, train_lib
+from common import authors_runs, cli, config_utils, experiment, train_lib
 
 
 def import_run(authors_run, workdir):
@@ -45,11 +45,8 @@ def main(argv=None):
   parser.add_argument("authors_run", help="the authors' run directory")
   parser.add_argument("workdir", help="new run directory of ours to write")
   args = parser.parse_args(argv)
-  try:
+  with cli.user_errors():  # CheckpointMismatchError is a ValueError
     prefix = import_run(args.authors_run, args.workdir)
-  except (ValueError, FileNotFoundError, train_lib.CheckpointMismatchError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
   print(f"wrote {args.workdir} (checkpoint {os.path.basename(prefix)})")
   return 0
 

@@ -251,7 +251,8 @@ def test_corrupted_files_are_rejected(hyper_codec, small_file):
       hyper_codec.decode(data)
   # Flipping payload bytes makes range decoding produce other symbols: caught by the checksum.
   for position in range(header_size, len(small_file), max(1, (len(small_file) - header_size) // 8)):
-    flipped = small_file[:position] + bytes([small_file[position] ^ 0xFF]) + small_file[position + 1:]
+    flipped = (small_file[:position] + bytes([small_file[position] ^ 0xFF])
+               + small_file[position + 1:])
     with pytest.raises(codec.BitstreamError, match="Damaged bitstream"):
       hyper_codec.decode(flipped)
 

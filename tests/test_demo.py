@@ -19,7 +19,7 @@ FINETUNE_STEPS = 5
 def run_demo(tmp_path):
   command = [sys.executable, "-m", "mshyper.demo", "--dataset", "embedded_eval",
              "--train_dataset", "embedded_train", "--finetune_steps", str(FINETUNE_STEPS),
-             "--out", str(tmp_path / "out"), "--experiments_dir", str(tmp_path / "experiments")]
+             "--out_dir", str(tmp_path / "out"), "--experiments_dir", str(tmp_path / "experiments")]
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
   result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=900)
