@@ -8,6 +8,7 @@
 """
 import glob
 import importlib
+import json
 import math
 import os
 
@@ -15,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 import configs
-from common import config_utils, experiment, profile_utils, train_lib, transforms
+from common import authors_runs, config_utils, experiment, profile_utils, train_lib, transforms
 
 # ---------------------------------------------------------------------------------------------
 # Complexity (get_flops.ipynb)
@@ -248,7 +249,16 @@ def load_trained_model(workdir):
 
   The optimizer is restored too, so that model.global_step tells how long the model trained.
   """
-  model_module = experiment.recorded_model_module(workdir)
+  record_path = os.path.join(workdir, experiment.RUN_RECORD)
+  if authors_runs.is_authors_run(workdir):
+    model_module = authors_runs.model_module(workdir)
+  elif not os.path.exists(record_path):
+    raise FileNotFoundError(f"{workdir} has no {experiment.RUN_RECORD}, so it is not a run "
+                            f"directory of a train entry point (e.g. python -m mshyper.train) "
+                            f"nor an authors' run directory (config.json + train/checkpoints/).")
+  else:
+    with open(record_path) as f:
+      model_module = json.load(f)["model"]
   config, model = experiment.load_run(workdir, importlib.import_module(model_module).Model)
   prefix = train_lib.resolve_checkpoint(workdir)
   train_lib.restore(model, prefix, weights_only=False)

@@ -152,12 +152,13 @@ def test_schedule_and_sga_on_a_factorized_model():
   optimization = itinf_lib.LatentOptimization(
       model, x, model.infer_latents(model.pad(x)), itinf.itinf_config.num_steps,
       itinf.latent_config.to_dict(), itinf.optimizer_config.to_dict())
-  # SPEC: Adam lr 5e-3, no warm-up, 10x drop after 90% of 3000 steps.
+  # The paper's SGA schedule: Adam lr 5e-3, no warm-up, 10x drop after 90% of 3000 steps.
   assert [float(optimization.learning_rate(s)) for s in (0, 2699, 2700)] == pytest.approx(
       [5e-3, 5e-3, 5e-4])
   before = optimization.evaluate()["loss"]
   taus = [float(optimization.step()["tau"]) for _ in range(30)]
-  # SPEC: tau(t) = min(0.5, max(1e-8, 0.5 exp(-5e-4 (t - 200)))), t from 0 per image.
+  # The paper's temperature, t from 0 per image:
+  # tau(t) = min(0.5, max(1e-8, 0.5 exp(-5e-4 (t - 200)))).
   assert taus == pytest.approx([0.5] * 30)
   assert float(schedule.sga_temperature(1200, **{
       k: v for k, v in itinf.latent_config.items() if k != "method"})) == pytest.approx(
