@@ -1,2 +1,50 @@
-# The real local Slurm cluster fixture (tests/slurm_cluster.py) for tests marked `slurm`.
+"""What several test modules share: the repository root, the environment of the entry points
+they start, a trained quickstart run per model family, and the real local Slurm cluster fixture
+(tests/slurm_cluster.py) for tests marked `slurm`."""
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
 pytest_plugins = ["slurm_cluster"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Entry points started by tests: the project importable, TensorFlow's C++ start-up lines off.
+ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+# The trained quickstart run: sweep element 1 (lambda 0.01), long enough to code photos well.
+QUICKSTART_XID = "quickstart"
+QUICKSTART_WID = 1
+QUICKSTART_STEPS = 800
+
+
+@pytest.fixture(scope="session")
+def trained_quickstart(tmp_path_factory):
+  """family ('mshyper' or 'factorized') -> (experiment dir, run dir) of that family's quickstart
+  run wid=QUICKSTART_WID, trained QUICKSTART_STEPS steps on 96x96 crops by its train entry point,
+  once per test session. Tests may read the run and write next to it (e.g. other experiments
+  in the same experiments dir), not change it."""
+  experiment_dirs = {}
+
+  def trained(family):
+    if family not in experiment_dirs:
+      experiments_dir = str(tmp_path_factory.mktemp(f"{family}_experiments"))
+      steps = QUICKSTART_STEPS
+      result = subprocess.run(
+          [sys.executable, "-m", f"{family}.train", "--config",
+           os.path.join(ROOT, family, "configs", "quickstart.py"), "--hid", str(QUICKSTART_WID),
+           "--experiments_dir", experiments_dir, "--xid", QUICKSTART_XID,
+           f"--config.train_eval_config.num_steps={steps}",
+           f"--config.train_eval_config.checkpoint_every_steps={steps}",
+           f"--config.train_eval_config.eval_every_steps={steps}",
+           "--config.train_data_config.patchsize=96"],
+          cwd=ROOT, env=ENV, capture_output=True, text=True)
+      if result.returncode:
+        pytest.fail(f"training the {family} quickstart failed:\n{result.stderr[-3000:]}")
+      experiment_dirs[family] = os.path.join(experiments_dir, QUICKSTART_XID)
+    experiment_dir = experiment_dirs[family]
+    workdir, = glob.glob(os.path.join(experiment_dir, f"wid={QUICKSTART_WID}-*"))
+    return experiment_dir, workdir
+
+  return trained
