@@ -14,21 +14,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Entry points started by tests: the project importable, TensorFlow's C++ start-up lines off.
 ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
 # The trained quickstart run: sweep element 1 (lambda 0.01), long enough to code photos well.
-QUICKSTART_XID = "quickstart"
+QUICKSTART_XID = "train"
 QUICKSTART_WID = 1
 QUICKSTART_STEPS = 800
 
 
 @pytest.fixture(scope="session")
 def trained_quickstart(tmp_path_factory):
-  """family ('mshyper' or 'factorized') -> (experiment dir, run dir) of that family's quickstart
-  run wid=QUICKSTART_WID, trained QUICKSTART_STEPS steps on 96x96 crops by its train entry point,
-  once per test session. Tests may read the run and write next to it (e.g. other experiments
-  in the same experiments dir), not change it."""
-  experiment_dirs = {}
+  """family ('mshyper' or 'factorized') -> (experiments dir, run dir) of that family's quickstart
+  run EXPERIMENTS/QUICKSTART_XID/wid=QUICKSTART_WID-*, trained QUICKSTART_STEPS steps on 96x96
+  crops by its train entry point, once per test session. Tests may read the run and add other
+  experiments to the experiments dir, not change the run."""
+  experiments_dirs = {}
 
   def trained(family):
-    if family not in experiment_dirs:
+    if family not in experiments_dirs:
       experiments_dir = str(tmp_path_factory.mktemp(f"{family}_experiments"))
       steps = QUICKSTART_STEPS
       result = subprocess.run(
@@ -42,9 +42,9 @@ def trained_quickstart(tmp_path_factory):
           cwd=ROOT, env=ENV, capture_output=True, text=True)
       if result.returncode:
         pytest.fail(f"training the {family} quickstart failed:\n{result.stderr[-3000:]}")
-      experiment_dirs[family] = os.path.join(experiments_dir, QUICKSTART_XID)
-    experiment_dir = experiment_dirs[family]
-    workdir, = glob.glob(os.path.join(experiment_dir, f"wid={QUICKSTART_WID}-*"))
-    return experiment_dir, workdir
+      experiments_dirs[family] = experiments_dir
+    experiments_dir = experiments_dirs[family]
+    workdir, = glob.glob(os.path.join(experiments_dir, QUICKSTART_XID, f"wid={QUICKSTART_WID}-*"))
+    return experiments_dir, workdir
 
   return trained

@@ -35,7 +35,8 @@ def photo_crop(size):
 
 @pytest.fixture(scope="module")
 def trained(trained_quickstart):
-  """(training experiment dir, training workdir) of the quickstart hyperprior."""
+  """(experiments dir, training workdir) of the quickstart hyperprior (experiment
+  QUICKSTART_XID)."""
   return trained_quickstart("mshyper")
 
 
@@ -53,14 +54,13 @@ SGA_OVERRIDES = {"data_config.center_crop": CROP, "data_config.max_images": 1,
 @pytest.fixture(scope="module")
 def sga_run(trained, tmp_path_factory):
   """(per-image record, results dir) of `python -m mshyper.itinf` on the trained run."""
-  experiment_dir, _ = trained
-  work = tmp_path_factory.mktemp("sga")
-  results_dir = str(work / "results")
+  experiments, _ = trained
+  results_dir = str(tmp_path_factory.mktemp("sga") / "results")
   result = subprocess.run(
       [sys.executable, "-m", "mshyper.itinf", "--config",
        os.path.join(ROOT, "mshyper", "configs", "itinf.py"), "--hid", str(QUICKSTART_WID),
-       "--experiments_dir", str(work / "experiments"), "--xid", "itinf",
-       "--results_dir", results_dir, f"--config.itinf_config.warm_start={experiment_dir}",
+       "--experiments_dir", experiments, "--xid", "itinf", "--results_dir", results_dir,
+       f"--config.itinf_config.warm_start={os.path.join(experiments, QUICKSTART_XID)}",
        *(f"--config.{k}={v}" for k, v in SGA_OVERRIDES.items())],
       cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
