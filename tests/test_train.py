@@ -168,12 +168,16 @@ def test_warm_start_from_an_experiment_dir_starts_at_step_0(resumed_run):
   assert "Warm-started weights from" in warm.stderr and "Resumed" not in warm.stderr
 
 
+def train_in_run_dir(resumed_run, override):
+  """Training with one config override, into the run dir of resumed_run."""
+  return subprocess.run(
+      train_command(resumed_run["experiments_dir"], "--workdir", resumed_run["workdir"], override),
+      cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.slow
 def test_run_dir_of_another_config_is_refused_naming_the_difference(resumed_run):
-  other = subprocess.run(
-      train_command(resumed_run["experiments_dir"], "--workdir", resumed_run["workdir"],
-                    "--config.train_eval_config.num_steps=170"),
-      cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+  other = train_in_run_dir(resumed_run, "--config.train_eval_config.num_steps=170")
   assert other.returncode == 2
   assert "holds a run of another config" in other.stderr
   assert "train_eval_config.num_steps: 160 -> 170" in other.stderr
@@ -181,10 +185,7 @@ def test_run_dir_of_another_config_is_refused_naming_the_difference(resumed_run)
 
 @pytest.mark.slow
 def test_run_dir_of_another_model_is_refused(resumed_run):
-  other = subprocess.run(
-      train_command(resumed_run["experiments_dir"], "--workdir", resumed_run["workdir"],
-                    "--config.model_config.latent_config.method=mixedq"),
-      cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+  other = train_in_run_dir(resumed_run, "--config.model_config.latent_config.method=mixedq")
   assert other.returncode == 2 and "holds a run of another model" in other.stderr
 
 
