@@ -157,7 +157,7 @@ def test_vis_syn_filters_notebook_runs_on_a_trained_checkpoint(trained_quickstar
   notebook = execute("vis_syn_filters.ipynb")
   text = "".join(output.get("text", "") for cell in notebook.cells
                  if cell.cell_type == "code" for output in cell.outputs)
-  assert f"Run: {workdir}" in text and f"trained {QUICKSTART_STEPS} steps" in text
+  assert f"Run: {workdir}" in text and f"trained {QUICKSTART_STEPS['mshyper']} steps" in text
   assert images_shown(notebook) == 3  # Photo + reconstruction, first layer, effective filters.
 
 
