@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+import configs
 from common import codec, image_utils, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +41,8 @@ def test_demo_end_to_end_then_rerun_reuses_everything(tmp_path):
   data = (out / "coffee.ntc").read_bytes()
   assert data[:4] == codec.MAGIC
   decoded = image_utils.read_image(out / "coffee_decoded.png")
-  original = image_utils.read_image(os.path.join(ROOT, "data", "embedded", "eval", "coffee.png"))
+  original = image_utils.read_image(
+      os.path.join(configs.DATA_DIR, "embedded", "eval", "coffee.png"))
   assert decoded.shape == original.shape
   with open(out / "rd.png", "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
