@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast data pretrained gpu-check clean
+.PHONY: setup demo test test-fast lint data pretrained gpu-check clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,7 @@ pretrained: data
 	      --warm_start experiments/pretrained-base/wid=none-* || exit 1; \
 	done
 	rm -rf $(PRETRAINED) pretrained/results
-	$(PY) -m common.export_run --float16 --out $(PRETRAINED) experiments/pretrained-base/wid=none-* \
+	$(PY) -m common.export_run --float16 --out_dir $(PRETRAINED) experiments/pretrained-base/wid=none-* \
 	    experiments/pretrained/wid=*
 	for run in $(PRETRAINED)/wid=*; do \
 	  for dataset in eval24 embedded_eval; do \
@@ -46,8 +46,12 @@ pretrained: data
 test: setup
 	$(PY) -m pytest -q tests
 
-test-fast: setup
+test-fast: lint
 	$(PY) -m pytest -q -m "not slow and not slurm" tests
+
+# pyproject.toml configures it: pyflakes' checks (unused imports, undefined names) and 100 columns.
+lint: setup
+	$(PY) -m ruff check .
 
 data: setup
 	$(PY) -m common.build_data

@@ -13,14 +13,20 @@ Each task runs `python -m MAIN --config SNAPSHOT --hid $SLURM_ARRAY_TASK_ID ARGS
 is a copy of the config taken now, so editing the config cannot change queued tasks. Works for
 any entry point with that CLI (mshyper.train, mshyper.itinf, factorized.train, ...). Resources
 and the job dir layout: see slurm_template.py.
+
+An iterative-inference sweep (mshyper/configs/itinf.py: element N refines run wid=N of the
+training experiment itinf_config.warm_start) gets one task per run of that experiment.
 """
+import glob
+import os
+import shlex
 from pathlib import Path
 
 from absl import app
 from absl import flags
 
 import slurm_template
-from common import config_utils
+from common import cli, config_utils
 
 flags.DEFINE_string("main", None, "Module each task runs with python -m, e.g. mshyper.train.")
 flags.DEFINE_string("config", None,
@@ -35,31 +41,73 @@ flags.DEFINE_integer("nodes", 1, "Nodes per task: N > 1 trains each run on N nod
 flags.DEFINE_string("resume", None, "A job dir (or its slurm_jobs/<job id> link) to resubmit "
                     "the unfinished tasks of, instead of launching --main/--config.")
 
+cli.define_debug_flag()
+cli.list_in_help(("main", "config", "gpus_per_node", "nodes", "resume", *slurm_template.FLAG_NAMES))
+
 FLAGS = flags.FLAGS
+# The sweep key of iterative-inference configs: the run of the warm-start experiment to refine.
+ITINF_WID_KEY = "itinf_config.warm_start_wid"
 
 
 def load_sweep(config_path: Path) -> list[dict]:
   """The config's get_hyper() elements with their run names, each checked against get_config().
 
   Checking here makes a typo in an override key fail now instead of in every queued task.
+  An iterative-inference sweep is cut to the runs of the experiment it refines (refine_runs).
   """
-  try:
-    module = config_utils.load_config_module(str(config_path))
-  except (FileNotFoundError, ValueError) as e:
-    raise app.UsageError(str(e)) from e
+  module = config_utils.load_config_module(str(config_path))
   hypers = list(module.get_hyper())
   if not hypers or not all(isinstance(h, dict) for h in hypers):
-    raise app.UsageError(f"{config_path}: get_hyper() must return a non-empty list of override "
-                         f"dicts, got {hypers!r}.")
+    raise ValueError(f"{config_path}: get_hyper() must return a non-empty list of override "
+                     f"dicts, got {hypers!r}.")
   sweep = []
   for hid, hyper in enumerate(hypers):
-    try:
-      config = config_utils.apply_overrides(module.get_config(), hyper,
-                                            source=f"{config_path} get_hyper()[{hid}]")
-    except KeyError as e:
-      raise app.UsageError(e.args[0]) from e
+    config = config_utils.apply_overrides(module.get_config(), hyper,
+                                          source=f"{config_path} get_hyper()[{hid}]")
     sweep.append({"hid": hid, "overrides": hyper, "run_name": module.get_cfg_str(config)})
+  if "itinf_config" in module.get_config():
+    sweep = refine_runs(sweep, itinf_warm_start(module.get_config()), config_path)
   return sweep
+
+
+def itinf_warm_start(config) -> str:
+  """itinf_config.warm_start as the tasks will see it: the config's, or --args' override."""
+  warm_start = config.itinf_config.warm_start
+  args = shlex.split(FLAGS.args)
+  flag = "--config.itinf_config.warm_start"
+  for i, arg in enumerate(args):
+    if arg.startswith(flag + "="):
+      warm_start = arg[len(flag) + 1:]
+    elif arg == flag and i + 1 < len(args):
+      warm_start = args[i + 1]
+  return warm_start
+
+
+def refine_runs(sweep: list[dict], warm_start: str, config_path: Path) -> list[dict]:
+  """The elements of an itinf sweep that refine the runs of experiment `warm_start`, one each.
+
+  The task count is the experiment's number of runs (a longer sweep would queue tasks that
+  find no run); a sweep whose first elements do not name exactly those runs is refused.
+  """
+  if not warm_start:
+    raise ValueError("itinf_config.warm_start is not set: give the training experiment dir to "
+                     "refine, e.g. --args '--config.itinf_config.warm_start=experiments/<xid>'.")
+  runs = sorted(os.path.basename(p) for p in glob.glob(os.path.join(warm_start, "wid=*"))
+                if os.path.isdir(p))
+  if not runs:
+    if not (os.path.isdir(warm_start) or os.path.exists(warm_start + ".index")):
+      raise FileNotFoundError(f"itinf_config.warm_start={warm_start!r}: no such run, experiment "
+                              f"dir or checkpoint.")
+    return sweep[:1]  # One run directory or checkpoint: one task.
+  wids = sorted(run.split("-", 1)[0][len("wid="):] for run in runs)
+  swept = sorted(str(element["overrides"].get(ITINF_WID_KEY)) for element in sweep[:len(runs)])
+  if len(runs) > len(sweep) or wids != swept:
+    raise ValueError(
+        f"{warm_start} holds {len(runs)} run(s) ({', '.join(runs)}), but the first {len(runs)} "
+        f"element(s) of {config_path}'s get_hyper() ({len(sweep)} in all) refine "
+        f"{ITINF_WID_KEY}={', '.join(swept)}: the sweep needs one element per run, in its first "
+        f"{len(runs)}.")
+  return sweep[:len(runs)]
 
 
 def distribution_args() -> list[str]:
@@ -72,18 +120,20 @@ def distribution_args() -> list[str]:
 
 
 def main(argv):
+  with cli.user_errors(FLAGS.debug):
+    launch(argv)
+
+
+def launch(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments {argv[1:]}; task arguments go in --args.")
+    raise ValueError(f"Unexpected arguments {argv[1:]}; task arguments go in --args.")
   if FLAGS.resume:
-    try:
-      slurm_template.resume(Path(FLAGS.resume).resolve())
-    except ValueError as e:
-      raise app.UsageError(str(e)) from e
+    slurm_template.resume(Path(FLAGS.resume).resolve())
     return
   if not FLAGS.main or not FLAGS.config:
-    raise app.UsageError("--main and --config are required (or --resume JOBDIR).")
+    raise ValueError("--main and --config are required (or --resume JOBDIR).")
   if FLAGS.gpus_per_node and FLAGS.gres:
-    raise app.UsageError("Give --gpus_per_node or --gres, not both.")
+    raise ValueError("Give --gpus_per_node or --gres, not both.")
   config_path = Path(FLAGS.config)
   sweep = load_sweep(config_path)
   job_name = FLAGS.job_name or slurm_template.default_job_name(FLAGS.main, config_path.stem)
@@ -105,4 +155,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -42,6 +42,10 @@ def _env(name: str, default: Optional[str] = None) -> Optional[str]:
   return os.environ.get(f"NTC_SLURM_{name}", default)
 
 
+# The flags defined here, which every launcher's --help lists.
+FLAG_NAMES = ("args", "sargs", "dry_run", "local", "job_name", "partition", "gres",
+              "cpus_per_task", "mem", "time", "setup", "python", "signal_before_limit")
+
 flags.DEFINE_string("args", "", "Extra arguments appended to every task's command line, e.g. "
                     "'--config.train_eval_config.num_steps=1000'.")
 flags.DEFINE_string("sargs", "", "Extra arguments for sbatch itself, e.g. '--qos=long --nice=10'.")

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 import configs
+from common import cli
 
 DEFAULT_OUT = os.path.join(configs.RESULTS_DIR, "benchmarks", "codec_startup.json")
 
@@ -97,7 +98,8 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if args.rounds < 1:
     parser.error("--rounds must be >= 1")
-  run(args)
+  with cli.user_errors():  # a --workdir that is not a run, a missing --image
+    run(args)
   return 0
 
 

@@ -129,6 +129,8 @@ def main(argv=None):
   parser.add_argument("--make_worker", nargs=5, help=argparse.SUPPRESS)
   parser.add_argument("--untiled_worker", nargs=3, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
+  if args.height < 1 or args.width < 1:
+    parser.error("--height and --width must be >= 1")
   if args.make_worker:
     config_path, workdir, bitstream, height, width = args.make_worker
     make_run(config_path, workdir, int(height), int(width), bitstream)

@@ -40,7 +40,7 @@ from PIL import Image
 import tensorflow as tf
 
 import configs
-from common import bench, codec, config_utils, data_lib, eval_lib, fast_conv, run_dir
+from common import bench, cli, codec, config_utils, data_lib, eval_lib, fast_conv, run_dir
 from common import image_utils
 from common import profile_utils, results
 from mshyper import models as mshyper_models
@@ -72,7 +72,8 @@ DESCRIPTION = (
     "sigma) from h_s(z_hat) and u the photo's analysis output normalized to std 1; h_s's "
     "log-scale bias bisected to the target rate): the bpp actually coded is reported per model "
     "('bpp'). Timing: {repeats} rounds after {warmup} warm-up rounds; each round times "
-    "float32 {n}x{n} matmuls (best of {calls}) and every decoder once, round-robin from a rotating start, so "
+    "float32 {n}x{n} matmuls (best of {calls}) and every decoder once, round-robin from a "
+    "rotating start, so "
     "load from other processes affects all alike. Per stage (entropy decoding, h_s, g_s, other "
     "= header parsing and checksums, >= 0 per round): median and minimum over rounds; decode_s "
     "(decode_min_s) is the sum of the stage medians (minimums), so the parts add up. FLOPs: TF "
@@ -515,11 +516,8 @@ def main(argv=None):
   if args.worker_threads is not None:
     run_worker(args)
     return 0
-  try:
+  with cli.user_errors():  # bad --image: missing, corrupt, no photos
     run(args)
-  except (ValueError, FileNotFoundError) as e:  # bad --image: missing, corrupt, no photos
-    print(f"error: {e}", file=sys.stderr)
-    return 1
   return 0
 
 

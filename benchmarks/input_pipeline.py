@@ -69,6 +69,8 @@ def main():
   parser.add_argument("--patchsize", type=int, default=256)
   parser.add_argument("--out", help="also write the result as JSON here")
   args = parser.parse_args()
+  if min(args.files, args.rounds, args.batches, args.batchsize, args.patchsize) < 1:
+    parser.error("--files, --rounds, --batches, --batchsize and --patchsize must be >= 1")
 
   with tempfile.TemporaryDirectory() as work:
     jpeg_dir = os.path.join(work, "coco")

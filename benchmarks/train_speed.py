@@ -14,7 +14,7 @@ import time
 import tensorflow as tf
 
 from benchmarks import reporting
-from common import config_utils, data_lib, run_dir, train_lib
+from common import cli, config_utils, data_lib, run_dir, train_lib
 
 VARIANTS = {"plain": False, "xla": True}  # name -> jit_compile
 
@@ -69,8 +69,9 @@ def main():
   unknown = sorted(set(variants) - set(VARIANTS))
   if unknown:
     parser.error(f"unknown variants {unknown}; valid: {sorted(VARIANTS)}")
-  result = measure(args.config, args.batchsize, args.patchsize, args.steps, args.warmup,
-                   variants, args.dataset)
+  with cli.user_errors():  # a missing --config, an unknown --dataset
+    result = measure(args.config, args.batchsize, args.patchsize, args.steps, args.warmup,
+                     variants, args.dataset)
   reporting.publish(result, args.out)
 
 

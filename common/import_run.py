@@ -12,7 +12,7 @@ import sys
 
 import tensorflow as tf
 
-from common import authors_runs, config_utils, file_io, run_dir
+from common import authors_runs, cli, config_utils, file_io, run_dir
 
 
 def import_run(authors_run, workdir):
@@ -45,11 +45,8 @@ def main(argv=None):
   parser.add_argument("authors_run", help="the authors' run directory")
   parser.add_argument("workdir", help="new run directory of ours to write")
   args = parser.parse_args(argv)
-  try:
+  with cli.user_errors():  # CheckpointMismatchError is a ValueError
     prefix = import_run(args.authors_run, args.workdir)
-  except (ValueError, FileNotFoundError, run_dir.CheckpointMismatchError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
   print(f"wrote {args.workdir} (checkpoint {os.path.basename(prefix)})")
   return 0
 

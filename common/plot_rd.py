@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; must precede pyplot
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from common import file_io  # pylint: disable=wrong-import-position
+from common import cli, file_io  # pylint: disable=wrong-import-position
 from common import results  # pylint: disable=wrong-import-position
 
 AXIS_LABELS = {"psnr-rgb": "PSNR-RGB [dB]", "ms-ssim-db": "MS-SSIM [dB]"}
@@ -72,9 +72,11 @@ def main(argv=None):
   parser.add_argument("--rate", choices=("auto", *results.RATES), default="auto",
                       help="rate on the x axis: auto = estimated when a published (estimated) "
                       "curve is plotted and every curve has it, else each curve's own")
-  parser.add_argument("--group-key", default=None,
-                      help="for per-image lists: the record field that separates R-D points")
+  parser.add_argument("--group_key", "--group-key", default=None,
+                      help="for per-image lists: the record field that separates R-D points "
+                      "(--group-key: deprecated spelling)")
   args = parser.parse_args(argv)
+  cli.warn_deprecated(argv, {"--group-key": "--group_key"})
   files = [(path, _is_anchor_file(path)) for path in args.files]
   files += [(path, True) for path in args.anchor]
   if not files:
@@ -85,7 +87,7 @@ def main(argv=None):
     curves = [(curve, is_anchor) for curve, (_, is_anchor) in zip(loaded, files)]
     plot(curves, args.out, [args.metric] if args.metric else None, args.title)
   except (ValueError, FileNotFoundError) as e:
-    sys.exit(f"error: {e}")
+    cli.fail(cli.message(e))
   print(f"wrote {args.out}")
 
 

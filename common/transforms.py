@@ -281,7 +281,7 @@ class JPEGLikeSynthesis(tf.keras.Model):
 
 
 class TwoLayerSynthesis(tf.keras.Model):
-  """Two transposed convs (k13 s8 to `channels[0]`, then k5 s2 to RGB) with an activation between."""
+  """Two transposed convs (k13 s8 to `channels[0]`, then k5 s2 to RGB), an activation between."""
 
   def __init__(self, channels=(24, 3), strides=(8, 2), kernel_sizes=(13, 5),
                activation_type="igdn"):

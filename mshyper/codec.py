@@ -1,4 +1,5 @@
-"""Compress/decompress real files: python -m mshyper.codec {compress,decompress} --workdir W IN OUT"""
+"""Compress/decompress real files:
+python -m mshyper.codec {compress,decompress} --workdir W IN OUT"""
 
 from common import codec_cli
 

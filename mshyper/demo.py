@@ -2,21 +2,22 @@
 with real files; then a short fine-tune that shows training.
 
   python -m mshyper.demo [--dataset eval24] [--finetune_steps N] [--train_dataset train]
-                         [--out demo_out] [--experiments_dir DIR]
+                         [--out_dir demo_out] [--experiments_dir DIR]
 
 Stages (each logs its progress; a rerun reuses finished work, so a second run takes seconds):
-1. Compress one held-out photo with the middle-rate pretrained model to OUT/<photo>.ntc and
-   decompress that file to OUT/<photo>_decoded.png (the code behind `python -m mshyper.codec`).
+1. Compress one held-out photo with the middle-rate pretrained model to OUT_DIR/<photo>.ntc and
+   decompress that file to OUT_DIR/<photo>_decoded.png (the code behind `python -m mshyper.codec`).
 2. Code every held-out photo (--dataset) with each pretrained model (pretrained/mshyper_small,
-   one per lambda) to real files OUT/bitstreams/<run>/<photo>.ntc, decode them and measure
-   -> OUT/results/<dataset>/mshyper_small/.
+   one per lambda) to real files OUT_DIR/bitstreams/<run>/<photo>.ntc, decode them and measure
+   -> OUT_DIR/results/<dataset>/mshyper_small/.
 3. Run JPEG 4:2:0, WebP and HEVC-intra (x265 preset fast) on the same photos
-   -> OUT/results/bench/<dataset>/.
-4. Print one comparison table with BD-rates vs JPEG 4:2:0; write the R-D plot OUT/rd.png.
+   -> OUT_DIR/results/bench/<dataset>/.
+4. Print one comparison table with BD-rates vs JPEG 4:2:0; write the R-D plot OUT_DIR/rd.png.
 5. Training, shown by a short fine-tune (mshyper/configs/demo.py): the lambda=0.04 model trained
    --finetune_steps more steps at lambda=0.08 with `python -m mshyper.train --warm_start`, into
-   EXPERIMENTS_DIR/demo-finetune-<N>steps/, then coded like the others: one more, labelled, R-D point.
-   OUT/summary.json gets everything; the plot is redrawn with the fine-tuned point.
+   EXPERIMENTS_DIR/demo-finetune-<N>steps/, then coded like the others: one more, labelled, R-D
+   point.
+   OUT_DIR/summary.json gets everything; the plot is redrawn with the fine-tuned point.
 """
 
 import argparse
@@ -31,7 +32,7 @@ from absl import logging
 import tensorflow as tf
 
 import configs
-from common import bdrate, bench, config_utils, data_lib, eval_lib
+from common import bdrate, bench, cli, config_utils, data_lib, eval_lib
 from common import file_io, image_utils, metrics, plot_rd, results, run_dir
 from mshyper.configs import pretrained
 from mshyper.models import Model
@@ -73,7 +74,8 @@ def pretrained_runs():
 
 
 def codec_round_trip(workdir, photo_path, out_dir):
-  """Photo -> OUT/<name>.ntc -> OUT/<name>_decoded.png through real files; returns a summary."""
+  """Photo -> OUT_DIR/<name>.ntc -> OUT_DIR/<name>_decoded.png through real files; returns a
+  summary."""
   name = os.path.splitext(os.path.basename(photo_path))[0]
   bitstream_path = os.path.join(out_dir, f"{name}.ntc")
   decoded_path = os.path.join(out_dir, f"{name}_decoded.png")
@@ -290,16 +292,19 @@ def main(argv=None):
                       help=f"steps of the fine-tune of stage 5 (default {default_steps})")
   parser.add_argument("--train_dataset", default=default_train,
                       help=f"photos the fine-tune trains on (default {default_train})")
-  parser.add_argument("--out", default=os.path.join(configs.PROJECT_DIR, "demo_out"),
-                      help="folder for the compressed photos, results, plot and summary")
+  parser.add_argument("--out_dir", "--out", default=os.path.join(configs.PROJECT_DIR, "demo_out"),
+                      help="folder for the compressed photos, results, plot and summary "
+                      "(--out: deprecated spelling)")
   parser.add_argument("--experiments_dir", default=configs.EXPERIMENTS_DIR,
                       help="root of the fine-tune run (<root>/demo-finetune-<N>steps/)")
   args = parser.parse_args(argv)
+  cli.warn_deprecated(argv, {"--out": "--out_dir"})
   if args.finetune_steps < 1:
     parser.error("--finetune_steps must be >= 1")
   logging.set_verbosity(logging.INFO)
-  run(args.dataset, args.finetune_steps, args.train_dataset, os.path.abspath(args.out),
-      os.path.abspath(args.experiments_dir))
+  with cli.user_errors():  # an unknown --dataset, an unwritable --out_dir
+    run(args.dataset, args.finetune_steps, args.train_dataset, os.path.abspath(args.out_dir),
+        os.path.abspath(args.experiments_dir))
   return 0
 
 

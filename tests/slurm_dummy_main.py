@@ -2,8 +2,8 @@
 
 Sweep form (launch.py):      --config SNAPSHOT --hid N --out_dir D  ->  D/hid=N.json
 Workdir form (launch_eval.py): --dataset X --workdir W [--workdir W2 ...] -> W/dummy_eval.json
-The record holds the argv, the process id, the working directory, get_hyper()[N] of the config the task was
-given, and the Slurm / thread environment variables the real entry points rely on.
+The record holds the argv, the process id, the working directory, get_hyper()[N] of the config
+the task was given, and the Slurm / thread environment variables the real entry points rely on.
 """
 import argparse
 import json

@@ -63,8 +63,8 @@ def test_cli_writes_curves(photo, tmp_path):
   image_utils.write_png(tmp_path / "images" / "right.png", photo[:, 120:])
   out = tmp_path / "out"
   subprocess.run(
-      [sys.executable, "-m", "common.bench", "--images", str(tmp_path / "images" / "*.png"),
-       "--codecs", "jpeg420,hevc444", "--out", str(out)],
+      [sys.executable, "-m", "common.bench", "--dataset", str(tmp_path / "images" / "*.png"),
+       "--codecs", "jpeg420,hevc444", "--out_dir", str(out)],
       cwd=configs.PROJECT_DIR, check=True, timeout=300)
   for key in ("jpeg420", "hevc444"):
     codec = bench.CODECS[key]

@@ -57,10 +57,14 @@ def test_train_mistakes(tmp_path, case, args, fragments):
 
 
 @pytest.mark.slow
-def test_missing_config_file_and_debug_traceback(tmp_path):
+def test_missing_config_file(tmp_path):
   result = run_module("mshyper.train", "--config", str(tmp_path / "nope.py"))
   assert result.returncode == 2, result.stderr[-3000:]
   assert_one_error_line(result.stderr, "nope.py")
+
+
+@pytest.mark.slow
+def test_debug_shows_the_traceback(tmp_path):
   debug = run_module("mshyper.train", *train_args(tmp_path, "--hid", "99", "--debug"))
   assert debug.returncode != 0 and "Traceback" in debug.stderr
 
@@ -76,19 +80,19 @@ def test_training_in_a_locked_run_directory_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_and_itinf_mistakes(tmp_path):
-  result = run_module("mshyper.eval", "--workdir", str(tmp_path / "nope"))
-  assert result.returncode == 2
-  assert_one_error_line(result.stderr, "not a run directory")
-  a_file = tmp_path / "results"
-  a_file.write_text("")
-  result = run_module("mshyper.eval", "--workdir", str(tmp_path / "nope"), "--results_dir",
-                      str(a_file))
-  assert result.returncode == 2
-  assert_one_error_line(result.stderr, "Cannot write result files")
-  result = run_module("mshyper.itinf", "--config", ITINF, "--experiments_dir", str(tmp_path))
-  assert result.returncode == 2
-  assert_one_error_line(result.stderr, "itinf_config.warm_start is not set")
+@pytest.mark.parametrize("case,module,args,fragment", [
+    ("eval of a missing run", "mshyper.eval", ("--workdir", "{tmp}/nope"),
+     "not a run directory"),
+    ("eval into a results folder that is a file", "mshyper.eval",
+     ("--workdir", "{tmp}/nope", "--results_dir", "{tmp}/a_file"), "Cannot write result files"),
+    ("itinf without a warm start", "mshyper.itinf",
+     ("--config", ITINF, "--experiments_dir", "{tmp}"), "itinf_config.warm_start is not set"),
+])
+def test_eval_and_itinf_mistakes(tmp_path, case, module, args, fragment):
+  (tmp_path / "a_file").write_text("")
+  result = run_module(module, *(a.format(tmp=tmp_path) for a in args))
+  assert result.returncode == 2, (case, result.stderr[-3000:])
+  assert_one_error_line(result.stderr, fragment)
 
 
 def png_claiming_size(path, width, height):

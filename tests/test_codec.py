@@ -14,30 +14,17 @@ from PIL import Image
 from common import (codec, config_utils, entropy_tables, eval_lib, image_utils, metrics,
                     results, run_dir)
 from common.data_lib import list_images
+from conftest import ENV, ROOT
 from factorized.models import Model as FactorizedModel
 from fuzz_bitstream import craft
 from mshyper.models import Model as HyperModel
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
 FUZZ_CASES = 1500
 
 
-def train_tiny(tmp_dir, package, steps, *extra):
-  workdir = os.path.join(tmp_dir, package)
-  subprocess.run([sys.executable, "-m", f"{package}.train", "--config",
-                  os.path.join(ROOT, package, "configs", "quickstart.py"), "--workdir", workdir,
-                  f"--config.train_eval_config.num_steps={steps}",
-                  f"--config.train_eval_config.checkpoint_every_steps={steps}",
-                  f"--config.train_eval_config.eval_every_steps={steps}",
-                  "--config.train_data_config.patchsize=96", *extra],
-                 cwd=ROOT, env=ENV, check=True, capture_output=True)
-  return workdir
-
-
 @pytest.fixture(scope="module")
-def hyper_workdir(tmp_path_factory):
-  return train_tiny(str(tmp_path_factory.mktemp("runs")), "mshyper", 800)
+def hyper_workdir(trained_quickstart):
+  return trained_quickstart("mshyper")[1]
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +243,8 @@ def test_corrupted_files_are_rejected(hyper_codec, small_file):
       hyper_codec.decode(data)
   # Flipping payload bytes makes range decoding produce other symbols: caught by the checksum.
   for position in range(header_size, len(small_file), max(1, (len(small_file) - header_size) // 8)):
-    flipped = small_file[:position] + bytes([small_file[position] ^ 0xFF]) + small_file[position + 1:]
+    flipped = (small_file[:position] + bytes([small_file[position] ^ 0xFF])
+               + small_file[position + 1:])
     with pytest.raises(codec.BitstreamError, match="Damaged bitstream"):
       hyper_codec.decode(flipped)
 
@@ -347,17 +335,36 @@ def test_fuzzed_files_never_decode_wrong_crash_or_run_away(hyper_workdir, small_
   assert summary["peak_rss_growth_bytes"] < 2 ** 30
 
 
+@pytest.fixture(scope="module")
+def factorized_workdir(trained_quickstart):
+  return trained_quickstart("factorized")[1]
+
+
+@pytest.fixture(scope="module")
+def factorized_codec(factorized_workdir):
+  return run_dir.load_codec(factorized_workdir, FactorizedModel)
+
+
 @pytest.mark.slow
-def test_file_from_another_model_family_is_rejected(tmp_path, small_file):
-  factorized_workdir = train_tiny(str(tmp_path), "factorized", 20)
-  factorized_codec = run_dir.load_codec(factorized_workdir, FactorizedModel)
+def test_file_from_another_model_family_is_rejected(factorized_codec, small_file):
   with pytest.raises(codec.BitstreamError, match="another model"):
     factorized_codec.decode(small_file)
+
+
+@pytest.mark.slow
+def test_factorized_round_trip_is_bit_exact(factorized_codec):
   image = image_utils.read_image(list_images("embedded_eval")[0])[:40, :50]
   np.testing.assert_array_equal(factorized_codec.decode(factorized_codec.encode(image)),
                                 reference_reconstruction(factorized_codec, image))
+
+
+@pytest.mark.slow
+def test_run_of_another_family_is_refused(factorized_workdir):
   with pytest.raises(ValueError, match="holds a factorized.models run"):
     run_dir.load_codec(factorized_workdir, HyperModel)
+
+
+def test_missing_run_directory_is_a_clear_error(tmp_path):
   with pytest.raises(FileNotFoundError, match="not a run directory"):
     run_dir.load_codec(str(tmp_path / "nope"), HyperModel)
 

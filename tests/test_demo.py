@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+import configs
 from common import codec, image_utils, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +20,7 @@ FINETUNE_STEPS = 5
 def run_demo(tmp_path):
   command = [sys.executable, "-m", "mshyper.demo", "--dataset", "embedded_eval",
              "--train_dataset", "embedded_train", "--finetune_steps", str(FINETUNE_STEPS),
-             "--out", str(tmp_path / "out"), "--experiments_dir", str(tmp_path / "experiments")]
+             "--out_dir", str(tmp_path / "out"), "--experiments_dir", str(tmp_path / "experiments")]
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
   result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=900)
@@ -40,7 +41,8 @@ def test_demo_end_to_end_then_rerun_reuses_everything(tmp_path):
   data = (out / "coffee.ntc").read_bytes()
   assert data[:4] == codec.MAGIC
   decoded = image_utils.read_image(out / "coffee_decoded.png")
-  original = image_utils.read_image(os.path.join(ROOT, "data", "embedded", "eval", "coffee.png"))
+  original = image_utils.read_image(
+      os.path.join(configs.DATA_DIR, "embedded", "eval", "coffee.png"))
   assert decoded.shape == original.shape
   with open(out / "rd.png", "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -17,11 +17,10 @@ from common import (codec, config_utils, image_utils, itinf_lib, preemption, res
                     schedule)
 from common.config_defaults import make_itinf_config
 from common.data_lib import list_images
+from conftest import ENV, QUICKSTART_WID, QUICKSTART_XID, ROOT
 from factorized.models import Model as FactorizedModel
 from mshyper.models import Model as HyperModel
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
 CROP = 128
 # The paper's schedule (3000 steps) compressed 12x: same learning-rate drop point and final tau.
 SHORT_SCHEDULE = {"itinf_config.num_steps": 250, "latent_config.tau_r": 6e-3,
@@ -39,19 +38,10 @@ def photo_crop(size):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-  """(experiments dir, training workdir) of a tiny quickstart hyperprior, run wid=1."""
-  experiments = str(tmp_path_factory.mktemp("experiments"))
-  subprocess.run([sys.executable, "-m", "mshyper.train", "--config",
-                  os.path.join(ROOT, "mshyper", "configs", "quickstart.py"), "--hid", "1",
-                  "--experiments_dir", experiments, "--xid", "train",
-                  "--config.train_eval_config.num_steps=200",
-                  "--config.train_eval_config.checkpoint_every_steps=200",
-                  "--config.train_eval_config.eval_every_steps=200",
-                  "--config.train_data_config.patchsize=64"],
-                 cwd=ROOT, env=ENV, check=True, capture_output=True)
-  workdir, = glob.glob(os.path.join(experiments, "train", "wid=1-*"))
-  return experiments, workdir
+def trained(trained_quickstart):
+  """(experiments dir, training workdir) of the quickstart hyperprior (experiment
+  QUICKSTART_XID)."""
+  return trained_quickstart("mshyper")
 
 
 @pytest.fixture(scope="module")
@@ -59,52 +49,93 @@ def coder(trained):
   return run_dir.load_codec(trained[1], HyperModel)
 
 
-@pytest.mark.slow
-def test_sga_lowers_rd_loss_and_its_file_decodes_bit_exact(trained, coder, tmp_path):
-  experiments, train_workdir = trained
-  results_dir = str(tmp_path / "results")
-  overrides = {"data_config.center_crop": CROP, "data_config.max_images": 1,
-               "itinf_config.log_metrics_every_steps": 50, "itinf_config.eval_every_steps": 125,
-               **SHORT_SCHEDULE}
+# The SGA run of the tests below: one photo crop, the short schedule, logs every 50 steps.
+SGA_OVERRIDES = {"data_config.center_crop": CROP, "data_config.max_images": 1,
+                 "itinf_config.log_metrics_every_steps": 50, "itinf_config.eval_every_steps": 125,
+                 **SHORT_SCHEDULE}
+
+
+@pytest.fixture(scope="module")
+def sga_run(trained, tmp_path_factory):
+  """(per-image record, results dir) of `python -m mshyper.itinf` on the trained run."""
+  experiments, _ = trained
+  results_dir = str(tmp_path_factory.mktemp("sga") / "results")
   result = subprocess.run(
       [sys.executable, "-m", "mshyper.itinf", "--config",
-       os.path.join(ROOT, "mshyper", "configs", "itinf.py"), "--hid", "1",
+       os.path.join(ROOT, "mshyper", "configs", "itinf.py"), "--hid", str(QUICKSTART_WID),
        "--experiments_dir", experiments, "--xid", "itinf", "--results_dir", results_dir,
-       f"--config.itinf_config.warm_start={os.path.join(experiments, 'train')}",
-       *(f"--config.{k}={v}" for k, v in overrides.items())],
+       f"--config.itinf_config.warm_start={os.path.join(experiments, QUICKSTART_XID)}",
+       *(f"--config.{k}={v}" for k, v in SGA_OVERRIDES.items())],
       cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
+  return sga_record(trained[1], results_dir), results_dir
 
+
+def sga_record(train_workdir, results_dir):
   run = os.path.basename(train_workdir)
-  per_image = os.path.join(results_dir, f"embedded_eval-crop{CROP}", "train+sga", f"{run}+sga.json")
+  per_image = os.path.join(results_dir, f"embedded_eval-crop{CROP}", f"{QUICKSTART_XID}+sga",
+                           f"{run}+sga.json")
   record, = results.read_per_image(per_image)
-  aggregate = results.read_json(os.path.join(os.path.dirname(per_image), "aggregate.json"))
-  assert aggregate["name"] == "train+sga" and aggregate["results"]["bpp"] == [record["bpp_actual"]]
+  return record
+
+
+def sga_image_dir(record):
+  return os.path.join(record["itinf_workdir"], "images", record["instance_id"])
+
+
+@pytest.mark.slow
+def test_sga_lowers_the_rd_loss_of_hard_rounded_latents(sga_run):
+  record, _ = sga_run
   print(json.dumps({k: record[k] for k in (
       "rd_loss", "amortized_rd_loss", "bpp_actual", "amortized_bpp_actual", "psnr",
       "amortized_psnr", "itinf_steps_per_sec")}))
-  # R-D loss with hard-rounded latents (evaluation mode, estimated bits): lower after SGA ...
+  # Evaluation mode (hard-rounded latents, estimated bits).
   assert record["rd_loss"] < 0.97 * record["amortized_rd_loss"]
-  # ... and with the actual bits of the two files and their decoded pixels.
+
+
+@pytest.mark.slow
+def test_sga_lowers_the_rd_loss_of_the_files(sga_run):
+  record, _ = sga_run
   rd_lambda = record["rd_lambda"]
   actual = record["bpp_actual"] + rd_lambda * mse_from_psnr(record["psnr"])
   amortized = record["amortized_bpp_actual"] + rd_lambda * mse_from_psnr(record["amortized_psnr"])
   assert actual < amortized
+
+
+@pytest.mark.slow
+def test_sga_results_are_a_curve_of_their_own_in_evals_format(sga_run):
+  record, results_dir = sga_run
+  folder = os.path.join(results_dir, f"embedded_eval-crop{CROP}", f"{QUICKSTART_XID}+sga")
+  aggregate = results.read_json(os.path.join(folder, "aggregate.json"))
+  assert aggregate["name"] == f"{QUICKSTART_XID}+sga"
+  assert aggregate["results"]["bpp"] == [record["bpp_actual"]]
+
+
+@pytest.mark.slow
+def test_sga_record_times_encoding_decoding_and_flops(sga_run):
+  record, _ = sga_run
   assert record["enc_time_s"] > record["itinf_time_s"] > 0 and record["itinf_steps_per_sec"] > 0
   assert record["dec_time_g_s_s"] > 0 and record["flops_per_pixel_decode"] > 0
 
-  # Logs: progress lines, TensorBoard, R-D over steps in JSONL (before, during, after).
-  itinf_workdir = record["itinf_workdir"]
-  assert "steps/s | ETA" in open(os.path.join(itinf_workdir, "itinf.log")).read()
-  image_dir = os.path.join(itinf_workdir, "images", record["instance_id"])
+
+@pytest.mark.slow
+def test_sga_logs_progress_tensorboard_and_rd_over_steps(sga_run):
+  record, _ = sga_run
+  assert "steps/s | ETA" in open(os.path.join(record["itinf_workdir"], "itinf.log")).read()
+  image_dir = sga_image_dir(record)
   assert glob.glob(os.path.join(image_dir, "events.out.tfevents.*"))
   lines = [json.loads(line) for line in open(os.path.join(image_dir, "metrics.jsonl"))]
-  assert [r["step"] for r in lines if "val/loss" in r] == [0, 125, 250]
+  assert [r["step"] for r in lines if "val/loss" in r] == [0, 125, 250]  # before, during, after
   assert any("train/tau" in r and "train/steps_per_sec" in r for r in lines)
 
-  # The file decodes to exactly the reconstruction of the hard-rounded optimized latents. It was
-  # coded without the offset heuristic (itinf's default, as the authors' itinf configs), which
-  # the decoder reads from the file's model identity.
+
+@pytest.mark.slow
+def test_sga_file_decodes_bit_exact_without_the_offset_heuristic(sga_run, trained, coder):
+  """The file decodes to exactly the reconstruction of the hard-rounded optimized latents. It
+  was coded without the offset heuristic (itinf's default, as the authors' itinf configs),
+  which the decoder reads from the file's model identity."""
+  record, _ = sga_run
+  image_dir = sga_image_dir(record)
   with np.load(os.path.join(image_dir, "latents.npz")) as saved:
     latents = {name: tf.constant(saved[name]) for name in saved.files}
   with open(os.path.join(image_dir, "bitstream.ntc"), "rb") as f:
@@ -112,7 +143,7 @@ def test_sga_lowers_rd_loss_and_its_file_decodes_bit_exact(trained, coder, tmp_p
   assert 8 * len(data) / CROP ** 2 == record["bpp_actual"]
   with pytest.raises(codec.BitstreamError, match="another model"):
     coder.decode(data)
-  itinf_coder = run_dir.load_codec_for_file(train_workdir, HyperModel, data)
+  itinf_coder = run_dir.load_codec_for_file(trained[1], HyperModel, data)
   assert coder.model.offset_heuristic and not itinf_coder.model.offset_heuristic
   x = image_utils.to_model_input(photo_crop(CROP))[None]
   _, metrics, x_hat = itinf_coder.model.rd_terms(x, latents, training=False)
@@ -120,10 +151,16 @@ def test_sga_lowers_rd_loss_and_its_file_decodes_bit_exact(trained, coder, tmp_p
                                 image_utils.from_model_output(x_hat)[0])
   assert float(metrics["loss"]) == pytest.approx(record["rd_loss"], rel=1e-5)
 
-  # A rerun reuses the finished image instead of optimizing it again.
-  config = config_utils.apply_overrides(make_itinf_config(), overrides)
+
+@pytest.mark.slow
+def test_sga_rerun_reuses_the_finished_image(sga_run, trained):
+  record, results_dir = sga_run
+  image_dir = sga_image_dir(record)
+  with open(os.path.join(image_dir, "bitstream.ntc"), "rb") as f:
+    itinf_coder = codec.load_codec_for_file(trained[1], HyperModel, f.read())
+  config = config_utils.apply_overrides(make_itinf_config(), SGA_OVERRIDES)
   stamp = os.path.getmtime(os.path.join(image_dir, "latents.npz"))
-  rerun = itinf_lib.run(itinf_coder, config, itinf_workdir, train_workdir, results_dir)
+  rerun = itinf_lib.run(itinf_coder, config, record["itinf_workdir"], trained[1], results_dir)
   assert results.read_per_image(rerun) == [record]
   assert os.path.getmtime(os.path.join(image_dir, "latents.npz")) == stamp
 
@@ -213,12 +250,13 @@ def test_schedule_and_sga_on_a_factorized_model():
   optimization = itinf_lib.LatentOptimization(
       model, x, model.infer_latents(model.pad(x)), itinf.itinf_config.num_steps,
       itinf.latent_config.to_dict(), itinf.optimizer_config.to_dict())
-  # SPEC: Adam lr 5e-3, no warm-up, 10x drop after 90% of 3000 steps.
+  # The paper's SGA schedule: Adam lr 5e-3, no warm-up, 10x drop after 90% of 3000 steps.
   assert [float(optimization.learning_rate(s)) for s in (0, 2699, 2700)] == pytest.approx(
       [5e-3, 5e-3, 5e-4])
   before = optimization.evaluate()["loss"]
   taus = [float(optimization.step()["tau"]) for _ in range(30)]
-  # SPEC: tau(t) = min(0.5, max(1e-8, 0.5 exp(-5e-4 (t - 200)))), t from 0 per image.
+  # The paper's temperature, t from 0 per image:
+  # tau(t) = min(0.5, max(1e-8, 0.5 exp(-5e-4 (t - 200)))).
   assert taus == pytest.approx([0.5] * 30)
   assert float(schedule.sga_temperature(1200, **{
       k: v for k, v in itinf.latent_config.items() if k != "method"})) == pytest.approx(

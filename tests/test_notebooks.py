@@ -1,12 +1,11 @@
 """The notebooks and their logic (common/notebook_utils.py).
 
 The notebooks are committed without outputs, and both run headless (nbclient) without a cell
-error: vis_syn_filters.ipynb on a tiny 2-layer-synthesis run trained here, get_flops.ipynb on the
-paper configs, where every published number must be reproduced or explained.
+error: vis_syn_filters.ipynb on the tests' quickstart run (2-layer synthesis, conftest.py),
+get_flops.ipynb on the paper configs, where every published number must be reproduced or
+explained.
 """
 import os
-import subprocess
-import sys
 import time
 
 import nbclient
@@ -17,9 +16,9 @@ import tensorflow as tf
 
 import configs
 from common import config_utils, notebook_utils, profile_utils, run_dir, transforms
+from conftest import QUICKSTART_STEPS, ROOT
 from mshyper.models import Model as HyperModel
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS_DIR = os.path.join(ROOT, "notebooks")
 NOTEBOOKS = ("get_flops.ipynb", "vis_syn_filters.ipynb")
 QUICKSTART = os.path.join(ROOT, "mshyper", "configs", "quickstart.py")
@@ -152,24 +151,13 @@ def images_shown(notebook):
 
 
 @pytest.mark.slow
-def test_vis_syn_filters_notebook_runs_on_a_trained_checkpoint(tmp_path, monkeypatch):
-  workdir = str(tmp_path / "run")
-  train = subprocess.run(
-      [sys.executable, "-m", "mshyper.train", "--config", QUICKSTART, "--workdir", workdir,
-       "--config.train_eval_config.num_steps=4",
-       "--config.train_eval_config.log_metrics_every_steps=2",
-       "--config.train_eval_config.checkpoint_every_steps=4",
-       "--config.train_eval_config.eval_every_steps=4",
-       "--config.train_data_config.patchsize=64", "--config.train_data_config.batchsize=1",
-       "--config.val_data_config.max_images=1"],
-      cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"),
-      capture_output=True, text=True, timeout=300)
-  assert train.returncode == 0, train.stderr[-3000:]
+def test_vis_syn_filters_notebook_runs_on_a_trained_checkpoint(trained_quickstart, monkeypatch):
+  _, workdir = trained_quickstart("mshyper")
   monkeypatch.setenv(notebook_utils.WORKDIR_ENV, workdir)
   notebook = execute("vis_syn_filters.ipynb")
   text = "".join(output.get("text", "") for cell in notebook.cells
                  if cell.cell_type == "code" for output in cell.outputs)
-  assert f"Run: {workdir}" in text and "trained 4 steps" in text
+  assert f"Run: {workdir}" in text and f"trained {QUICKSTART_STEPS['mshyper']} steps" in text
   assert images_shown(notebook) == 3  # Photo + reconstruction, first layer, effective filters.
 
 

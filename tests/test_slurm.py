@@ -157,9 +157,16 @@ def test_launch_nodes_trains_multi_worker_one_process_per_node(tmp_path):
   assert " --config.train_eval_config.distribution=multi_worker --hid " in srun
 
 
+def make_runs(experiment_dir, wids, model="mshyper.models"):
+  """Run directories wid=<wid>-run with the run record training writes (run.json)."""
+  for wid in wids:
+    workdir = experiment_dir / f"wid={wid}-run"
+    workdir.mkdir(parents=True)
+    (workdir / "run.json").write_text(json.dumps({"model": model}))
+
+
 def test_launch_eval_dry_run_reads_workdir_from_list(tmp_path):
-  for wid in range(2):
-    (tmp_path / f"exp/7/wid={wid}-run").mkdir(parents=True)
+  make_runs(tmp_path / "exp/7", range(2))
   out = run_launcher("launch_eval.py", "--workdirs", str(tmp_path / "exp/7/wid=*"),
                      "--dataset", str(REPO / "tests/*.py"), "--dry_run",
                      env=launcher_env(tmp_path / "jobs"))
@@ -177,8 +184,46 @@ def test_launch_eval_dry_run_reads_workdir_from_list(tmp_path):
       "evaluation does not checkpoint on a signal, so it must not ask for one"
 
 
+def test_launch_eval_runs_the_eval_of_the_runs_family(tmp_path):
+  make_runs(tmp_path / "exp", range(2), model="factorized.models")
+  out = run_launcher("launch_eval.py", "--workdirs", str(tmp_path / "exp/wid=*"),
+                     "--dataset", str(REPO / "tests/*.py"), "--dry_run",
+                     env=launcher_env(tmp_path / "jobs"))
+  assert out.returncode == 0, out.stderr
+  srun = next(line for line in out.stdout.splitlines() if line.startswith("srun"))
+  assert " -m factorized.eval --dataset " in srun
+
+
+def itinf_launch(tmp_path, experiment_dir):
+  return run_launcher("launch.py", "--main", "mshyper.itinf", "--config",
+                      str(REPO / "mshyper/configs/itinf.py"), "--dry_run",
+                      "--args", f"--config.itinf_config.warm_start={experiment_dir}",
+                      env=launcher_env(tmp_path / "jobs"))
+
+
+def test_itinf_sweep_has_one_task_per_run_of_the_refined_experiment(tmp_path):
+  make_runs(tmp_path / "exp", range(3))
+  out = itinf_launch(tmp_path, tmp_path / "exp")
+  assert out.returncode == 0, out.stderr
+  assert "#SBATCH --array=0-2" in out.stdout.splitlines()
+
+
+def test_itinf_sweep_that_cannot_name_every_run_is_refused(tmp_path):
+  make_runs(tmp_path / "exp", [0, 2])  # wid=1 missing: task 1 would find no run.
+  out = itinf_launch(tmp_path, tmp_path / "exp")
+  assert out.returncode == 2
+  assert out.stderr.startswith(f"error: {tmp_path / 'exp'} holds 2 run(s) (wid=0-run, wid=2-run)")
+  assert "refine itinf_config.warm_start_wid=0, 1:" in out.stderr
+
+
 @pytest.mark.parametrize("script,args,message", [
     ("launch.py", ["--main", "m", "--config", "missing.py"], "Config file not found: missing.py"),
+    ("launch.py", ["--main", "mshyper.itinf", "--config", "mshyper/configs/itinf.py"],
+     "itinf_config.warm_start is not set"),
+    ("launch_eval.py", ["--workdirs", "{tmp}/mixed/*/*", "--dataset", "tests/*.py"],
+     "runs of several model families"),
+    ("launch_eval.py", ["--workdirs", "{tmp}/norecord", "--dataset", "tests/*.py"],
+     "norecord has no run.json"),
     ("launch.py", ["--main", "m", "--config", "{empty_config}"], "non-empty list"),
     ("launch.py", ["--main", "m", "--config", "{typo_config}"],
      "config has no key 'model_config.rd_lambd'"),
@@ -190,11 +235,14 @@ def test_launch_eval_dry_run_reads_workdir_from_list(tmp_path):
 def test_launchers_reject_bad_input(tmp_path, script, args, message):
   empty_config = write_sweep_config(tmp_path / "empty.py", [])
   typo_config = write_sweep_config(tmp_path / "typo.py", [0.1], key="rd_lambd")
+  make_runs(tmp_path / "mixed/a", [0])
+  make_runs(tmp_path / "mixed/b", [0], model="factorized.models")
+  (tmp_path / "norecord").mkdir()
   args = [a.format(tmp=tmp_path, empty_config=empty_config, typo_config=typo_config)
           for a in args]
   out = run_launcher(script, *args, "--dry_run", env=launcher_env(tmp_path / "jobs"))
-  assert out.returncode != 0
-  assert message in out.stderr
+  assert out.returncode == 2
+  assert out.stderr.startswith("error: ") and message in out.stderr
 
 
 def test_launch_local_runs_each_hid(tmp_path):

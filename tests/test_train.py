@@ -15,9 +15,9 @@ import tensorflow as tf
 from common import config_utils, data_lib, preemption, run_dir, train_lib
 from common.metric_writer import MetricWriter
 from common.data_lib import train_dataset
+from conftest import ENV, ROOT
 from mshyper.models import Model
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join(ROOT, "mshyper", "configs", "quickstart.py")
 
 
@@ -73,46 +73,81 @@ def logged_steps(workdir):
   return jsonl, events
 
 
-@pytest.mark.slow
-def test_kill_then_rerun_resumes_at_saved_step(tmp_path):
-  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-  command = train_command(str(tmp_path))
-  process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory):
+  """A quickstart run killed (SIGKILL) once it saved step 40, rerun and stopped with Ctrl-C
+  (SIGINT) 30 steps after resuming, then rerun to its end (160 steps). Returns the experiments
+  dir, the run dir, the checkpoint steps left by the kill, the Ctrl-C'd process (returncode,
+  stderr) and the last rerun's stderr."""
+  experiments_dir = str(tmp_path_factory.mktemp("experiments"))
+  command = train_command(experiments_dir)
+  process = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
   workdirs = []
 
   def checkpoint_at_40():
-    workdirs[:] = glob.glob(os.path.join(tmp_path, "mshyper-quickstart-*", "wid=1-*"))
+    workdirs[:] = glob.glob(os.path.join(experiments_dir, "mshyper-quickstart-*", "wid=1-*"))
     return workdirs and any(s >= 40 for s in checkpoint_steps(workdirs[0]))
 
   wait_for(checkpoint_at_40, process, 240, "a checkpoint at step 40")
   process.send_signal(signal.SIGKILL)
   process.wait()
   workdir, = workdirs
-  saved = checkpoint_steps(workdir)
-  assert saved and saved[-1] < 160
+  after_kill = checkpoint_steps(workdir)
 
-  # Ctrl-C saves a checkpoint at the step it came (not a multiple of checkpoint_every_steps).
-  process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+  process = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
-  wait_for(lambda: max(logged_steps(workdir)[0]) >= saved[-1] + 30, process, 240,
+  wait_for(lambda: max(logged_steps(workdir)[0]) >= after_kill[-1] + 30, process, 240,
            "30 steps after the resume")
   process.send_signal(signal.SIGINT)
-  _, stderr = process.communicate(timeout=120)
-  assert process.returncode == 128 + signal.SIGINT, stderr[-3000:]
-  interrupted = re.search(r"SIGINT received: checkpoint saved at step (\d+)", stderr)
-  assert interrupted and int(interrupted.group(1)) == checkpoint_steps(workdir)[-1]
-  assert 0 < checkpoint_steps(workdir)[-1] < 160
+  _, interrupted_stderr = process.communicate(timeout=120)
+  interrupted = dict(returncode=process.returncode, stderr=interrupted_stderr,
+                     checkpoint_steps=checkpoint_steps(workdir))
 
-  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  result = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
-  resumed = re.search(r"Resumed from .*ckpt-(\d+) at step (\d+)", result.stderr)
-  assert resumed and int(resumed.group(1)) == int(resumed.group(2)) == int(interrupted.group(1))
-  assert checkpoint_steps(workdir)[-1] == 160
-  # Steps logged after the checkpoint by the killed process were dropped, not logged twice.
-  jsonl, events = logged_steps(workdir)
+  return dict(experiments_dir=experiments_dir, workdir=workdir, after_kill=after_kill,
+              interrupted=interrupted, rerun_stderr=result.stderr)
+
+
+def interrupted_step(resumed_run):
+  found = re.search(r"SIGINT received: checkpoint saved at step (\d+)",
+                    resumed_run["interrupted"]["stderr"])
+  assert found, resumed_run["interrupted"]["stderr"][-3000:]
+  return int(found.group(1))
+
+
+@pytest.mark.slow
+def test_killed_run_leaves_its_last_checkpoint(resumed_run):
+  assert resumed_run["after_kill"] and 40 <= resumed_run["after_kill"][-1] < 160
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_at_the_step_it_came(resumed_run):
+  """Not at a multiple of checkpoint_every_steps: at the step training was at."""
+  interrupted = resumed_run["interrupted"]
+  assert interrupted["returncode"] == 128 + signal.SIGINT, interrupted["stderr"][-3000:]
+  assert interrupted_step(resumed_run) == interrupted["checkpoint_steps"][-1]
+  assert 0 < interrupted["checkpoint_steps"][-1] < 160
+
+
+@pytest.mark.slow
+def test_rerun_resumes_at_the_saved_step_and_finishes(resumed_run):
+  resumed = re.search(r"Resumed from .*ckpt-(\d+) at step (\d+)", resumed_run["rerun_stderr"])
+  assert resumed and int(resumed.group(1)) == int(resumed.group(2)) == \
+      interrupted_step(resumed_run)
+  assert checkpoint_steps(resumed_run["workdir"])[-1] == 160
+
+
+@pytest.mark.slow
+def test_steps_logged_after_the_last_checkpoint_of_a_killed_run_are_logged_once(resumed_run):
+  jsonl, events = logged_steps(resumed_run["workdir"])
   assert jsonl == events == list(range(10, 161, 10)), (jsonl, events)
-  # Outputs: config, TensorBoard events, JSONL metrics with progress and validation.
+
+
+@pytest.mark.slow
+def test_run_dir_holds_config_tensorboard_metrics_and_log(resumed_run):
+  workdir = resumed_run["workdir"]
   config = json.load(open(os.path.join(workdir, "config.json")))
   assert config["model_config"]["rd_lambda"] == 0.01  # get_hyper()[1]
   assert glob.glob(os.path.join(workdir, "events.out.tfevents.*"))
@@ -121,27 +156,37 @@ def test_kill_then_rerun_resumes_at_saved_step(tmp_path):
   assert any("val/psnr" in r and r["step"] == 160 for r in records)
   assert "steps/s | ETA" in open(os.path.join(workdir, "train.log")).read()
 
-  # Warm start another run from this experiment dir + wid; it starts at step 0 with the weights.
-  warm = subprocess.run(train_command(str(tmp_path), "--xid", "warm", "--warm_start",
-                                      os.path.dirname(workdir),
-                                      "--config.train_eval_config.num_steps=20"),
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+@pytest.mark.slow
+def test_warm_start_from_an_experiment_dir_starts_at_step_0(resumed_run):
+  warm = subprocess.run(
+      train_command(resumed_run["experiments_dir"], "--xid", "warm", "--warm_start",
+                    os.path.dirname(resumed_run["workdir"]),
+                    "--config.train_eval_config.num_steps=20"),
+      cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
   assert warm.returncode == 0, warm.stderr[-3000:]
   assert "Warm-started weights from" in warm.stderr and "Resumed" not in warm.stderr
 
-  # A run dir holding another config is refused, naming what differs.
-  other = subprocess.run(train_command(str(tmp_path), "--workdir", workdir,
-                                       "--config.train_eval_config.num_steps=170"),
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-  assert other.returncode != 0
+
+def train_in_run_dir(resumed_run, override):
+  """Training with one config override, into the run dir of resumed_run."""
+  return subprocess.run(
+      train_command(resumed_run["experiments_dir"], "--workdir", resumed_run["workdir"], override),
+      cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_run_dir_of_another_config_is_refused_naming_the_difference(resumed_run):
+  other = train_in_run_dir(resumed_run, "--config.train_eval_config.num_steps=170")
+  assert other.returncode == 2
   assert "holds a run of another config" in other.stderr
   assert "train_eval_config.num_steps: 160 -> 170" in other.stderr
 
-  # A run dir holding another model is refused rather than overwritten.
-  other = subprocess.run(train_command(str(tmp_path), "--workdir", workdir,
-                                       "--config.model_config.latent_config.method=mixedq"),
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-  assert other.returncode != 0 and "holds a run of another model" in other.stderr
+
+@pytest.mark.slow
+def test_run_dir_of_another_model_is_refused(resumed_run):
+  other = train_in_run_dir(resumed_run, "--config.model_config.latent_config.method=mixedq")
+  assert other.returncode == 2 and "holds a run of another model" in other.stderr
 
 
 def test_checkpoint_from_another_model_is_rejected(tmp_path):
@@ -154,9 +199,9 @@ def test_checkpoint_from_another_model_is_rejected(tmp_path):
 
 def test_unknown_cli_config_key_fails_clearly(tmp_path):
   result = subprocess.run(train_command(str(tmp_path), "--config.model_config.rd_lamda=0.1"),
-                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
-                          text=True, timeout=120)
-  assert result.returncode != 0 and "rd_lamda" in result.stderr
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2
+  assert "error: command line: config has no key 'model_config.rd_lamda'" in result.stderr
 
 
 def test_cpu_devices_without_mirrored_fails_clearly(tmp_path):
