@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint data pretrained gpu-check clean
+.PHONY: setup demo test test-fast lint data pretrained pretrained-curve gpu-check clean
 
 setup: $(STAMP)
 
@@ -17,31 +17,18 @@ $(STAMP): requirements.txt
 demo: data
 	$(PY) -m mshyper.demo
 
-# The bundled models (README "Pretrained models"): trains into experiments/pretrained-base and
-# experiments/pretrained (base run, then one warm-started fine-tune per other lambda), writes
-# their weights (float16) to $(PRETRAINED) and their real-bitstream results to
-# pretrained/results. The fine-tunes are independent: running the four at once (as was done
-# for the bundled weights) gives the same models in less wall time.
-PRETRAINED := pretrained/mshyper_small
-PRETRAINED_CONFIG := mshyper/configs/pretrained.py
-PRETRAINED_TRAIN := $(PY) -m mshyper.train --config $(PRETRAINED_CONFIG) --experiments_dir experiments
-
+# The bundled models (README "Pretrained models"): mshyper/pretrain.py trains them under
+# experiments/pretrained-bundled (base run, then one warm-started fine-tune per other lambda),
+# then replaces the weights (float16) in pretrained/mshyper_small and their real-bitstream
+# results in pretrained/results.
 pretrained: data
-	$(PRETRAINED_TRAIN) --xid pretrained-base
-	for hid in 0 1 2 3; do \
-	  $(PRETRAINED_TRAIN) --xid pretrained --hid $$hid \
-	      --warm_start experiments/pretrained-base/wid=none-* || exit 1; \
-	done
-	rm -rf $(PRETRAINED) pretrained/results
-	$(PY) -m common.export_run --float16 --out_dir $(PRETRAINED) experiments/pretrained-base/wid=none-* \
-	    experiments/pretrained/wid=*
-	for run in $(PRETRAINED)/wid=*; do \
-	  for dataset in eval24 embedded_eval; do \
-	    $(PY) -m mshyper.eval --workdir $$run --dataset $$dataset --results_dir pretrained/results \
-	        || exit 1; \
-	  done; \
-	done
-	rm -f pretrained/results/*/*/.aggregate.lock
+	$(PY) -m mshyper.pretrain
+
+# The same recipe at several training budgets, each compared with JPEG 4:2:0 on eval24:
+# experiments/pretrained-budget/budget_curve.{json,png} (README "Pretrained models").
+BUDGETS ?= 1000,2000,4000,8000,16000
+pretrained-curve: data
+	$(PY) -m mshyper.pretrain --base_steps $(BUDGETS) --out_dir experiments/pretrained-budget
 
 test: setup
 	$(PY) -m pytest -q tests

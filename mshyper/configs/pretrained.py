@@ -1,10 +1,10 @@
 """The bundled pretrained models (pretrained/, `make pretrained`): the quickstart family
 (CNNAnalysis + the paper's 2-layer residual synthesis) trained on `make data`'s `train` split.
 
-Recipe for a 2-core CPU budget (`make pretrained` has the exact commands): one base run, the
-config without --hid (the middle lambda, BASE_STEPS), then a short fine-tune warm-started from it
-per other lambda (--hid N of get_hyper(), FINETUNE_STEPS each), so that most of the budget goes
-into what all rate points share.
+Recipe for a 2-core CPU budget (`make pretrained` runs it: mshyper/pretrain.py): one base run,
+the config without --hid (the middle lambda, BASE_STEPS), then a short fine-tune warm-started
+from it per other lambda (--hid N of get_hyper(), a tenth of BASE_STEPS each), so that most of
+the budget goes into what all rate points share.
 """
 from common import config_utils, hyper
 from common.config_defaults import hyperprior_config, quickstart_config
@@ -12,7 +12,14 @@ from common.config_defaults import hyperprior_config, quickstart_config
 BASE_LAMBDA = 0.01
 FINETUNE_LAMBDAS = (0.0025, 0.005, 0.02, 0.04)
 BASE_STEPS = 8000
-FINETUNE_STEPS = 800
+
+
+def finetune_steps(base_steps):
+  """The fine-tunes' length for a base run of base_steps: a tenth of it."""
+  return base_steps // 10
+
+
+FINETUNE_STEPS = finetune_steps(BASE_STEPS)
 # The base run's 1e-3 made the fine-tunes first lose quality (fresh Adam state on a trained
 # model); the paper's 1e-4 keeps what the base learned.
 FINETUNE_LEARNING_RATE = 1e-4
