@@ -193,7 +193,9 @@ def test_import_writes_a_run_of_ours_with_the_same_model(tmp_path):
   assert theirs.decode(ours.encode(image)).tobytes() == ours.decode(theirs.encode(image)).tobytes()
   metrics, _ = ours.model.evaluate(image_utils.to_model_input(image)[None])
   assert abs(metrics["bpp"] - reference("two_layer_syn2")["bpp"]) <= 1e-4
-  assert import_run.main([authors_run, workdir]) == 2  # Refuses to overwrite.
+  with pytest.raises(SystemExit) as refused:  # Refuses to overwrite.
+    import_run.main([authors_run, workdir])
+  assert refused.value.code == 2
   # A run of ours: training resumes from it (model and optimizer, at step 60).
   _, model = run_dir.load_run(workdir, HyperModel)
   run_dir.restore(model, run_dir.resolve_checkpoint(workdir), weights_only=False)

@@ -157,7 +157,7 @@ def test_sga_rerun_reuses_the_finished_image(sga_run, trained):
   record, results_dir = sga_run
   image_dir = sga_image_dir(record)
   with open(os.path.join(image_dir, "bitstream.ntc"), "rb") as f:
-    itinf_coder = codec.load_codec_for_file(trained[1], HyperModel, f.read())
+    itinf_coder = run_dir.load_codec_for_file(trained[1], HyperModel, f.read())
   config = config_utils.apply_overrides(make_itinf_config(), SGA_OVERRIDES)
   stamp = os.path.getmtime(os.path.join(image_dir, "latents.npz"))
   rerun = itinf_lib.run(itinf_coder, config, record["itinf_workdir"], trained[1], results_dir)

@@ -11,7 +11,7 @@ from common.config_defaults import hyperprior_config, quickstart_config
 
 BASE_LAMBDA = 0.01
 FINETUNE_LAMBDAS = (0.0025, 0.005, 0.02, 0.04)
-BASE_STEPS = 8000
+BASE_STEPS = 16000
 
 
 def finetune_steps(base_steps):
