@@ -157,6 +157,19 @@ def test_launch_nodes_trains_multi_worker_one_process_per_node(tmp_path):
   assert " --config.train_eval_config.distribution=multi_worker --hid " in srun
 
 
+def resume_unfinished(slurm_cluster, job_dir, env, expected, timeout):
+  """`launch.py --resume JOB_DIR`: checks it says `expected`, waits for the resubmitted task;
+  returns (its job id, its records)."""
+  resume = run_launcher("launch.py", "--resume", str(job_dir), env=env)
+  assert resume.returncode == 0, resume.stderr
+  assert expected in resume.stdout, resume.stdout
+  resubmitted = json.loads((job_dir / "launch.json").read_text())["resubmissions"][0]["job_id"]
+  try:
+    return resubmitted, slurm_cluster.wait_for_array(resubmitted, 1, timeout)
+  except ClusterError as e:
+    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+
+
 def make_runs(experiment_dir, wids, model="mshyper.models"):
   """Run directories wid=<wid>-run with the run record training writes (run.json)."""
   for wid in wids:
@@ -294,15 +307,9 @@ def test_dummy_sweep_and_eval_on_cluster(slurm_cluster, tmp_path):
   # --resume resubmits only the tasks without a done/ file (here: as if task 1 had failed).
   (job_dir / "done" / "1").unlink()
   (tmp_path / "hid=1.json").unlink()
-  resume = run_launcher("launch.py", "--resume", str(job_dir),
-                        env=launcher_env(train_jobs, slurm_cluster.env))
-  assert resume.returncode == 0, resume.stderr
-  assert "Resubmitted 1 unfinished of 3 tasks (1)" in resume.stdout, resume.stdout
-  resubmitted = json.loads((job_dir / "launch.json").read_text())["resubmissions"][0]["job_id"]
-  try:
-    records = slurm_cluster.wait_for_array(resubmitted, 1, 120)
-  except ClusterError as e:
-    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  resubmitted, records = resume_unfinished(slurm_cluster, job_dir,
+                                           launcher_env(train_jobs, slurm_cluster.env),
+                                           "Resubmitted 1 unfinished of 3 tasks (1)", 120)
   assert {t: (r["JobState"], r["ExitCode"]) for t, r in records.items()} == \
       {1: ("COMPLETED", "0:0")}, records
   assert sorted(p.name for p in (job_dir / "done").iterdir()) == ["0", "1", "2"]
@@ -428,14 +435,8 @@ def test_signalled_task_checkpoints_requeues_and_finishes(slurm_cluster, tmp_pat
 
   # --resume resubmits the tasks without a done/ file; the run continues (here: is complete).
   (job_dir / "done" / "0").unlink()
-  resume = run_launcher("launch.py", "--resume", str(job_dir), env=env)
-  assert resume.returncode == 0, resume.stderr
-  assert "Resubmitted 1 unfinished of 1 tasks (0)" in resume.stdout, resume.stdout
-  resubmitted = json.loads((job_dir / "launch.json").read_text())["resubmissions"][0]["job_id"]
-  try:
-    records = slurm_cluster.wait_for_array(resubmitted, 1, 300)
-  except ClusterError as e:
-    pytest.fail(f"{e}\n{task_logs(job_dir)}", pytrace=False)
+  _, records = resume_unfinished(slurm_cluster, job_dir, env,
+                                 "Resubmitted 1 unfinished of 1 tasks (0)", 300)
   assert (records[0]["JobState"], records[0]["ExitCode"]) == ("COMPLETED", "0:0"), records
   assert (job_dir / "done" / "0").exists()
   assert "Already trained for 120 >= 120 steps" in (workdir / "train.log").read_text()
