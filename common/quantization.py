@@ -65,9 +65,34 @@ class LatentCoder:
 
   def hard(self, y):
     """(rounded y, its information content in bits under the prior)."""
+    if self._noisy_normal_location_scale():
+      return self._hard_noisy_normal(y)
     if self.indexed:
       return self.entropy_model(y, self.scale_indexes, loc=self.loc, training=False)
     return self.entropy_model(y, training=False)
+
+  def _noisy_normal_location_scale(self):
+    model = self.entropy_model
+    return (self.indexed and isinstance(model, tfc.LocationScaleIndexedEntropyModel)
+            and model.prior_fn is tfc.NoisyNormal
+            and not isinstance(model.laplace_tail_mass, tf.Tensor)
+            and model.laplace_tail_mass == 0)
+
+  def _hard_noisy_normal(self, y):
+    """What TFC's entropy model returns for training=False, bit for bit, at half the cost.
+
+    TFC evaluates log Phi at the rounded value +- 1/2 for both tails (4 log_ndtr per value) and
+    keeps the tail away from the mode. The noisy Normal is symmetric around its location, so
+    that is the lower tail of -|round(y - loc)|: the same two log_ndtr values, computed once.
+    Evaluation, rate estimates and iterative inference spend most of their rate time here.
+    """
+    loc = 0. if self.loc is None else self.loc
+    centered = tfc.round_st(y - loc)  # as TFC: straight-through, if anyone differentiates
+    reflected = -tf.abs(centered)
+    normal = self.base_prior()
+    big, small = normal.log_cdf(reflected + .5), normal.log_cdf(reflected - .5)
+    log_probs = tf.where(tf.math.is_inf(big), big, tf.math.log1p(-tf.exp(small - big)) + big)
+    return centered + loc, tf.reduce_sum(log_probs, self._coding_axes) / -tf.math.log(2.0)
 
   @property
   def offset(self):

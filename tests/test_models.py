@@ -124,6 +124,38 @@ def test_mixedq_and_unoise_differ_as_specified():
   np.testing.assert_allclose(y_eval, np.round(y - loc) + loc, atol=1e-5)
 
 
+@pytest.mark.parametrize("graph", [False, True])
+def test_hard_rate_of_noisy_normal_equals_tfc_bit_for_bit(graph):
+  """LatentCoder.hard's two-log-CDF evaluation gives TFC's training=False values exactly: the
+  paper model's scale table and rounding of the indexes, values from the mode to 60 scales out
+  (far tails), with and without a location."""
+  import tensorflow_compression as tfc
+  from mshyper import models
+  model = tfc.LocationScaleIndexedEntropyModel(tfc.NoisyNormal, models.NUM_SCALES,
+                                               models.scale_fn, coding_rank=3,
+                                               compression=False)
+  shape = (2, 6, 7, 40)
+  indexes = tf.random.stateless_uniform(shape, (1, 2), -3., 66.)  # clipped to [0, 63] by both
+  scales = models.scale_fn(tf.clip_by_value(indexes, 0., 63.))
+  loc = tf.random.stateless_normal(shape, (3, 4)) * 5.
+  spread = tf.random.stateless_uniform(shape, (5, 6), -60., 60.)
+  y = loc + spread * scales * tf.random.stateless_uniform(shape, (7, 8), 0., 1.) ** 3
+  for location in (loc, None):
+    for scale_indexes in (indexes, models.coding_indexes(indexes)):
+      coder = quantization.LatentCoder(model, scale_indexes=scale_indexes, loc=location)
+      assert coder._noisy_normal_location_scale()
+      def tfc_hard(y, scale_indexes=scale_indexes, location=location):
+        return model(y, scale_indexes, loc=location, training=False)
+      # Compared in the same mode: TF's graph optimizations may reorder the sums.
+      hard, tfc_hard = (tf.function(coder.hard), tf.function(tfc_hard)) if graph else (
+          coder.hard, tfc_hard)
+      y_hat, bits = hard(y)
+      expected_y_hat, expected_bits = tfc_hard(y)
+      np.testing.assert_array_equal(y_hat, expected_y_hat)
+      np.testing.assert_array_equal(bits, expected_bits)
+      assert np.all(np.isfinite(bits)) and float(tf.reduce_min(bits)) > 0
+
+
 def test_soft_round_anneals_to_rounding_with_soft_rounded_rate():
   tf.random.set_seed(0)
   y = tf.random.normal((1000,)) * 3
