@@ -8,10 +8,10 @@ and FLOP profiling of its padded size), then evaluates the others with
 `eval_lib.evaluate_image` and records the wall time of each of its steps (encode, estimate,
 decode, metrics, flops) and of the whole call. Reports per run the medians over images and
 the headline ratio: eval wall time per image / its decode time (`dec_time_s`, what evaluation
-reports), and its parts besides the decode itself: the encode (which an evaluation must run: models whose encoder
-costs more than their decoder cannot evaluate in 3x their decode) and all the rest (rate
-estimate, metrics, bookkeeping), each over the decode time. Writes JSON (default
-results/benchmarks/eval_split.json).
+reports), and its parts besides the decode itself, each over the decode time: the encode
+(which an evaluation must run: models whose encoder costs more than their decoder cannot
+evaluate in 3x their decode) and all the rest (rate estimate, metrics, bookkeeping). Writes
+JSON (default results/benchmarks/eval_split.json).
 """
 import argparse
 import importlib
