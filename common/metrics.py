@@ -83,9 +83,9 @@ def _gaussian_filter(maps):
   return tf.nn.depthwise_conv2d(maps, horizontal, (1, 1, 1, 1), "VALID")
 
 
-def _ssim_terms(x, y, shift):
-  """Per channel: (mean SSIM, mean contrast-structure term) of (1, H, W, 3) images given as
-  x - shift and y - shift.
+def _ssim_term(x, y, shift, final_scale):
+  """Per channel: the mean contrast-structure term of (1, H, W, 3) images given as x - shift
+  and y - shift, or at the final scale the mean SSIM (luminance times contrast-structure).
 
   The moments are filtered around `shift` (the images' mean) instead of 0: the covariances
   come out of differences like E[x^2] - E[x]^2, which lose ~4 digits of float32 precision for
@@ -95,16 +95,16 @@ def _ssim_terms(x, y, shift):
   mean_x, mean_y, mean_xy, mean_squares = tf.split(filtered, 4, axis=-1)
   c1 = (SSIM_K1 * MAX_VALUE) ** 2
   c2 = (SSIM_K2 * MAX_VALUE) ** 2
-  # Luminance (2 mu_x mu_y + c1) / (mu_x^2 + mu_y^2 + c1) on the unshifted means;
-  # contrast-structure (2 sigma_xy + c2) / (sigma_x^2 + sigma_y^2 + c2).
-  luminance_x, luminance_y = mean_x + shift, mean_y + shift
-  luminance = ((luminance_x * luminance_y * 2.0 + c1) /
-               (tf.square(luminance_x) + tf.square(luminance_y) + c1))
+  # Contrast-structure (2 sigma_xy + c2) / (sigma_x^2 + sigma_y^2 + c2); luminance
+  # (2 mu_x mu_y + c1) / (mu_x^2 + mu_y^2 + c1) on the unshifted means.
   covariance_2 = (mean_xy - mean_x * mean_y) * 2.0
   variances = mean_squares - tf.square(mean_x) - tf.square(mean_y)
-  contrast_structure = (covariance_2 + c2) / (variances + c2)
-  return (tf.reduce_mean(luminance * contrast_structure, axis=(0, 1, 2)),
-          tf.reduce_mean(contrast_structure, axis=(0, 1, 2)))
+  term = (covariance_2 + c2) / (variances + c2)
+  if final_scale:
+    luminance_x, luminance_y = mean_x + shift, mean_y + shift
+    term *= ((luminance_x * luminance_y * 2.0 + c1) /
+             (tf.square(luminance_x) + tf.square(luminance_y) + c1))
+  return tf.reduce_mean(term, axis=(0, 1, 2))
 
 
 def _downsample(image):
@@ -130,9 +130,8 @@ def _ms_ssim_graph(scales):
     for scale in range(scales):
       if scale > 0:
         x, y = _downsample(x), _downsample(y)
-      ssim, contrast_structure = _ssim_terms(x, y, shift)
       # The coarsest scale contributes its SSIM, every other its contrast-structure term.
-      terms.append(tf.nn.relu(ssim if scale == scales - 1 else contrast_structure))
+      terms.append(tf.nn.relu(_ssim_term(x, y, shift, final_scale=scale == scales - 1)))
     per_channel = tf.reduce_prod(tf.pow(tf.stack(terms, axis=-1), factors), axis=-1)
     return tf.reduce_mean(per_channel)
 
