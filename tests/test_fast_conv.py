@@ -37,11 +37,15 @@ def test_fast_forms_equal_transposed_conv(form, size, stride, c_in, c_out, heigh
   pad_before = fast_conv.same_padding_before(size, stride) if padding == "same" else size // 2
   x = tf.random.stateless_uniform((2, height, width, c_in), (1, 2), -2., 2.)
   kernel = tf.random.stateless_normal((size, size, c_out, c_in), (3, 4)) / np.sqrt(size * c_in)
+  bias = tf.random.stateless_normal((c_out,), (5, 6))
   expected = _reference(x, kernel, stride, pad_before)
   if padding == "same":
     np.testing.assert_allclose(
         expected, tf.nn.conv2d_transpose(x, kernel, expected.shape, stride, "SAME"), atol=1e-5)
   np.testing.assert_allclose(form(x, kernel, stride, pad_before), expected, atol=1e-5)
+  # With a bias: the explicit form adds it through a channel of ones where s^2 C_out > C_in.
+  np.testing.assert_allclose(form(x, kernel, stride, pad_before, bias), expected + bias,
+                             atol=1e-5)
 
 
 def _reads_a_variable(op, seen=None):
