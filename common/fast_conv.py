@@ -129,8 +129,9 @@ def fast_form(kernel_size, stride, pad_before, input_channels):
 class Conv2DTranspose(tf.keras.layers.Conv2DTranspose):
   """Keras Conv2DTranspose ("SAME", equal strides) computed the fast way outside training.
 
-  With training=True the plain transposed conv runs: its gradients are faster than those of the
-  fast forms (benchmarks/synthesis_forms.py measures both). Same variables, variable names and
+  With training=True the plain transposed conv runs, the form FLOPs are counted on; the synthesis
+  is a small part of a training step (benchmarks/synthesis_forms.py times both forms' gradients:
+  the fast forms' are faster for the JPEG-like layer, not for the 2-layer model). Same variables, variable names and
   FLOPs as the Keras layer (the class keeps its name so that Keras' automatic layer names do not
   change), so checkpoints are interchangeable; the output equals the plain layer's up to float
   rounding. The form: see fast_form.
