@@ -13,7 +13,7 @@ tfc.SignalConv2D (the BLS2017 / MBT2018 syntheses) stores each kernel as its RDF
 spatial kernel with a batched inverse FFT on every call: 55-91 ms per 5x5 layer of 192-320
 channels at 1 thread, a third of Minnen 2018's synthesis. The inverse RDFT is a linear map of the
 (real, imaginary) coefficients, so at inference it is computed here as one matmul with its basis
-(< 2 ms).
+(< 3 ms).
 
 Geometry: a transposed conv with stride s puts tap t of input position i at output
 o = i * s + t - p, p = the padding before; "SAME" has p = max(k - s, 0) // 2, SignalConv2D's
@@ -131,10 +131,10 @@ class Conv2DTranspose(tf.keras.layers.Conv2DTranspose):
 
   With training=True the plain transposed conv runs, the form FLOPs are counted on; the synthesis
   is a small part of a training step (benchmarks/synthesis_forms.py times both forms' gradients:
-  the fast forms' are faster for the JPEG-like layer, not for the 2-layer model). Same variables, variable names and
-  FLOPs as the Keras layer (the class keeps its name so that Keras' automatic layer names do not
-  change), so checkpoints are interchangeable; the output equals the plain layer's up to float
-  rounding. The form: see fast_form.
+  the fast forms' are faster for the JPEG-like layer, not for the 2-layer model). Same variables,
+  variable names and FLOPs as the Keras layer (the class keeps its name so that Keras' automatic
+  layer names do not change), so checkpoints are interchangeable; the output equals the plain
+  layer's up to float rounding. The form: see fast_form.
   """
 
   def __init__(self, filters, kernel_size, strides, **kwargs):
