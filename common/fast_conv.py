@@ -6,8 +6,10 @@ patches (JPEG-like k18 s16, 320 -> 3: 29 ms at 1 thread where its FLOPs take 4.2
 op with EXPLICIT padding runs another kernel (oneDNN's deconvolution) that is 1.3-5x faster on
 these layers (5.7 ms there), but slower on small strides with few input channels (k5 s2, 12 -> 3:
 7.3 ms vs 5.9), where the sub-pixel form wins (3.0 ms): a stride-1 conv on the input grid to
-s * s * C_out channels, then depth_to_space. Both equal the plain op up to float rounding, with
-the same kernel and bias variables, so checkpoints do not change.
+s * s * C_out channels, then depth_to_space. Small strides to many channels (MBT2018's k5 s2,
+192 -> 192) run as one stride-1 conv per output phase (phase form, 7-14% faster than the explicit
+op). All equal the plain op up to float rounding, with the same kernel and bias variables, so
+checkpoints do not change.
 
 tfc.SignalConv2D (the BLS2017 / MBT2018 syntheses) stores each kernel as its RDFT and computes the
 spatial kernel with a batched inverse FFT on every call: 55-91 ms per 5x5 layer of 192-320
@@ -109,20 +111,58 @@ def subpixel_conv2d_transpose(inputs, kernel, stride, pad_before, bias=None):
   return tf.nn.depth_to_space(outputs, stride) if stride > 1 else outputs
 
 
+@tf.autograph.experimental.do_not_convert  # plain Python on static shapes
+def phase_conv2d_transpose(inputs, kernel, stride, pad_before, bias=None):
+  """explicit_conv2d_transpose(...) as s^2 stride-1 convs, one per output phase, interleaved by
+  depth_to_space: phase (r_h, r_w) (output pixels i * s + r) takes the taps t = d * s + r + p,
+  so the convs have the transposed conv's FLOPs (k5 s2: phase kernels 3x3, 3x2, 2x3, 2x2). Block
+  offsets the kernel does not reach get zero taps (kernels shorter than the stride). Biases are
+  added per phase, where TF fuses them into the convs."""
+  size, _, c_out, _ = kernel.shape
+  padded = tf.pad(tf.transpose(kernel, (0, 1, 3, 2)), [[0, 1], [0, 1], [0, 0], [0, 0]])
+
+  def window(r):
+    """(taps of phase r in window order, padding before, padding after) along one axis."""
+    offsets = [(t - r - pad_before) // stride for t in range(size)
+               if (t - r - pad_before) % stride == 0]
+    low, high = min(offsets + [0]), max(offsets + [0])
+    # Window position j reads input m + j - high: block offset d = high - j, tap d * s + r + p.
+    taps = [(high - j) * stride + r + pad_before for j in range(high - low + 1)]
+    return [t if 0 <= t < size else size for t in taps], high, -low
+
+  phases = []
+  for r_h in range(stride):
+    rows, top, bottom = window(r_h)
+    for r_w in range(stride):
+      cols, left, right = window(r_w)
+      sub = tf.gather(tf.gather(padded, rows, axis=0), cols, axis=1)
+      phase = tf.nn.conv2d(inputs, sub, 1, [[0, 0], [top, bottom], [left, right], [0, 0]])
+      phases.append(phase if bias is None else tf.nn.bias_add(phase, bias))
+  outputs = tf.concat(phases, axis=-1) if len(phases) > 1 else phases[0]
+  return tf.nn.depth_to_space(outputs, stride) if stride > 1 else outputs
+
+
 # The sub-pixel form is used where it pads few taps (k5 s2: 1.44x the FLOPs; k13 s8: 3.4x and
-# k18 s16: 7.1x take the explicit form) and the layer has few input channels. Measured at 1 thread,
-# k5 s2 to 3 channels on a 256x384 input, sub-pixel vs explicit: 3.0 vs 7.3 ms from 12 channels,
-# 8.2 vs 9.8 from 48, 13.0 vs 13.7 from 96, 27 vs 20 from 192.
+# k18 s16: 7.1x) and the layer has few input channels. Measured at 1 thread, k5 s2 to 3 channels
+# on a 256x384 input, sub-pixel vs explicit: 3.0 vs 7.3 ms from 12 channels, 8.2 vs 9.8 from 48,
+# 13.0 vs 13.7 from 96, 27 vs 20 from 192.
 MAX_SUBPIXEL_FLOP_RATIO = 2.0
 MAX_SUBPIXEL_INPUT_CHANNELS = 96
+# The phase form is used for small strides (few phases) to many channels: MBT2018's k5 s2 192 ->
+# 192 layers, 1 thread: 193 vs 207 ms (128x192 input), 50 vs 54 ms (64x96); 2 threads: 102 vs
+# 119, 27 vs 31 ms. To 3 channels its convs are slow (82 vs 20 ms).
+MAX_PHASE_STRIDE = 2
+MIN_PHASE_OUTPUT_CHANNELS = 64
 
 
-def fast_form(kernel_size, stride, pad_before, input_channels):
-  """The form a transposed conv of this geometry infers in: subpixel_conv2d_transpose or
-  explicit_conv2d_transpose (see MAX_SUBPIXEL_*)."""
+def fast_form(kernel_size, stride, pad_before, input_channels, output_channels):
+  """The form a transposed conv of this geometry infers in: subpixel_conv2d_transpose,
+  phase_conv2d_transpose or explicit_conv2d_transpose (see MAX_SUBPIXEL_*, *_PHASE_*)."""
   if (subpixel_flop_ratio(kernel_size, stride, pad_before) <= MAX_SUBPIXEL_FLOP_RATIO and
       input_channels <= MAX_SUBPIXEL_INPUT_CHANNELS):
     return subpixel_conv2d_transpose
+  if 1 < stride <= MAX_PHASE_STRIDE and output_channels >= MIN_PHASE_OUTPUT_CHANNELS:
+    return phase_conv2d_transpose
   return explicit_conv2d_transpose
 
 
@@ -148,7 +188,7 @@ class Conv2DTranspose(tf.keras.layers.Conv2DTranspose):
   def build(self, input_shape):
     super().build(input_shape)
     self.fast_form = fast_form(self.kernel_size[0], self.strides[0], self.pad_before,
-                               int(input_shape[-1]))
+                               int(input_shape[-1]), self.filters)
 
   def call(self, inputs, training=None):
     if training:
@@ -181,8 +221,8 @@ class SignalConv2D(tfc.SignalConv2D):
   BLS2017 / MBT2018 syntheses (RDFT kernel, "same_zeros" padding, explicit padding mode).
 
   The spatial kernel comes from rdft_kernel (one matmul instead of a batched inverse FFT) and the
-  transposed conv runs in the form fast_form picks (TFC's own explicit-padding op for the
-  many-channel layers). Other configurations, and training=True (the gradients then flow through
+  transposed conv runs in the form fast_form picks (MBT2018: the phase form to 192 channels, the
+  explicit-padding op, as TFC runs it, to 3). Other configurations, and training=True (the gradients then flow through
   TFC's computation, unchanged), run tfc.SignalConv2D. Same variables and variable names (the class
   keeps its name, so Keras' automatic layer names do not change); outputs equal up to float
   rounding.
@@ -200,7 +240,8 @@ class SignalConv2D(tfc.SignalConv2D):
       # Explicit padding (k // 2, (k - 1) // 2) to an output H * s long: tap t of input i lands
       # at i * s + t - k // 2.
       self.pad_before = size // 2
-      self.fast_form = fast_form(size, stride, self.pad_before, int(input_shape[-1]))
+      self.fast_form = fast_form(size, stride, self.pad_before, int(input_shape[-1]),
+                                 self.filters)
 
   def call(self, inputs, training=None):
     if training or self.fast_form is None:

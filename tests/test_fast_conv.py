@@ -28,7 +28,8 @@ def _reference(x, kernel, stride, pad_before):
 
 
 @pytest.mark.parametrize("form", [fast_conv.explicit_conv2d_transpose,
-                                  fast_conv.subpixel_conv2d_transpose])
+                                  fast_conv.subpixel_conv2d_transpose,
+                                  fast_conv.phase_conv2d_transpose])
 @pytest.mark.parametrize("size,stride,c_in,c_out,height,width", GEOMETRIES)
 @pytest.mark.parametrize("padding", ["same", "signal"])
 def test_fast_forms_equal_transposed_conv(form, size, stride, c_in, c_out, height, width,
@@ -92,7 +93,8 @@ def test_synthesis_infers_in_fast_form_equal_to_plain(config):
 
 @pytest.mark.parametrize("config,channels", [
     (dict(cls="MBT2018Synthesis", channels_base=16), 24),
-    (dict(cls="BLS2017Synthesis", num_filters=16), 16)])
+    (dict(cls="BLS2017Synthesis", num_filters=16), 16),
+    (dict(cls="MBT2018Synthesis", channels_base=192), 320)])  # the paper's
 def test_signal_conv_synthesis_infers_fast_equal_to_tfc(config, channels):
   synthesis = transforms.build_transform(config)
   y = tf.random.stateless_normal((2, 3, 5, channels), (7, 8)) * 3.
@@ -100,8 +102,13 @@ def test_signal_conv_synthesis_infers_fast_equal_to_tfc(config, channels):
   fast = synthesis(y)
   assert float(tf.reduce_max(tf.abs(plain))) > 0.1
   np.testing.assert_allclose(fast, plain, atol=1e-5)
-  assert all(isinstance(layer, fast_conv.SignalConv2D) and layer.fast_form is not None
-             for layer in synthesis.layers)
+  assert all(isinstance(layer, fast_conv.SignalConv2D) for layer in synthesis.layers)
+  forms = [layer.fast_form for layer in synthesis.layers]
+  if config.get("channels_base") == 192:  # to 192 channels the phase form, to 3 the explicit
+    assert forms == [fast_conv.phase_conv2d_transpose] * 3 + [
+        fast_conv.explicit_conv2d_transpose]
+  else:  # 16-24 channels: sub-pixel
+    assert forms == [fast_conv.subpixel_conv2d_transpose] * len(forms)
   for layer in synthesis.layers:
     np.testing.assert_allclose(fast_conv.rdft_kernel(layer.kernel_parameter), layer.kernel,
                                atol=1e-6)
