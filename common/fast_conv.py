@@ -222,10 +222,10 @@ class SignalConv2D(tfc.SignalConv2D):
 
   The spatial kernel comes from rdft_kernel (one matmul instead of a batched inverse FFT) and the
   transposed conv runs in the form fast_form picks (MBT2018: the phase form to 192 channels, the
-  explicit-padding op, as TFC runs it, to 3). Other configurations, and training=True (the gradients then flow through
-  TFC's computation, unchanged), run tfc.SignalConv2D. Same variables and variable names (the class
-  keeps its name, so Keras' automatic layer names do not change); outputs equal up to float
-  rounding.
+  explicit-padding op, as TFC runs it, to 3). Other configurations, and training=True (the
+  gradients then flow through TFC's computation, unchanged), run tfc.SignalConv2D. Same variables
+  and variable names (the class keeps its name, so Keras' automatic layer names do not change);
+  outputs equal up to float rounding.
   """
 
   def build(self, input_shape):
