@@ -251,7 +251,8 @@ def run_worker(args):
   plain_synthesis, plain_seconds = {}, {}
   for key, d in decoders.items():
     model = d["coder"].model
-    if any(isinstance(layer, fast_conv.Conv2DTranspose) for layer in model.synthesis.submodules):
+    if any(isinstance(layer, (fast_conv.Conv2DTranspose, fast_conv.SignalConv2D))
+           for layer in model.synthesis.submodules):
       signature = [tf.TensorSpec((None, None, None, model.bottleneck_size))]
       plain = tf.function(lambda y, s=model.synthesis: s(y, training=True),
                           input_signature=signature)

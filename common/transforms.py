@@ -84,11 +84,12 @@ def _fast_conv_t(filters, kernel_size, strides, activation=None):
 def _signal_conv(filters, kernel_size, down=1, up=1, activation=None, use_bias=True):
   """tfc.SignalConv2D as the authors' BLS2017/MBT2018 transforms use it (TFC's own bls2017 and
   bmshj2018 models): RDFT kernel parameterization, "same_zeros" padding, TFC's default
-  initializers; analysis layers correlate and downsample, synthesis layers convolve and upsample.
+  initializers; analysis layers correlate and downsample, synthesis layers convolve and upsample
+  (computed the fast way outside training: fast_conv.SignalConv2D).
   """
-  return tfc.SignalConv2D(filters, (kernel_size, kernel_size), corr=down > 1, strides_down=down,
-                          strides_up=up, padding="same_zeros", use_bias=use_bias,
-                          activation=activation)
+  layer = fast_conv.SignalConv2D if up > 1 else tfc.SignalConv2D
+  return layer(filters, (kernel_size, kernel_size), corr=down > 1, strides_down=down,
+               strides_up=up, padding="same_zeros", use_bias=use_bias, activation=activation)
 
 
 class _PlainConvEquivalent:
