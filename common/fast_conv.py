@@ -216,37 +216,60 @@ def rdft_kernel(parameter):
   return tf.reshape(kernel, (k_h, k_w, c_in, c_out))
 
 
-class SignalConv2D(tfc.SignalConv2D):
-  """tfc.SignalConv2D computed the fast way outside training, for the upsampling layers of the
-  BLS2017 / MBT2018 syntheses (RDFT kernel, "same_zeros" padding, explicit padding mode).
+@tf.autograph.experimental.do_not_convert  # plain Python on static shapes
+def correlate_down_explicit(inputs, kernel, stride, pad_before, bias=None):
+  """What tfc.SignalConv2D computes for a correlation followed by downsampling with "same_zeros"
+  padding (its _correlate_down_explicit): one strided conv, zero padding pad_before before and
+  the rest of the kernel after. kernel: (k, k, C_in, C_out)."""
+  size = kernel.shape[0]
+  pad = (pad_before, size - 1 - pad_before)
+  outputs = tf.nn.conv2d(inputs, kernel, stride, [[0, 0], pad, pad, [0, 0]])
+  return outputs if bias is None else tf.nn.bias_add(outputs, bias)
 
-  The spatial kernel comes from rdft_kernel (one matmul instead of a batched inverse FFT) and the
-  transposed conv runs in the form fast_form picks (MBT2018: the phase form to 192 channels, the
-  explicit-padding op, as TFC runs it, to 3). Other configurations, and training=True (the
-  gradients then flow through TFC's computation, unchanged), run tfc.SignalConv2D. Same variables
-  and variable names (the class keeps its name, so Keras' automatic layer names do not change);
-  outputs equal up to float rounding.
+
+class SignalConv2D(tfc.SignalConv2D):
+  """tfc.SignalConv2D computed the fast way outside training, for the layers of the BLS2017 /
+  MBT2018 transforms (RDFT kernel, "same_zeros" padding, explicit padding mode).
+
+  The spatial kernel comes from rdft_kernel (one matmul instead of a batched inverse FFT) in both
+  directions. Synthesis (upsampling) layers run the transposed conv in the form fast_form picks
+  (MBT2018: the phase form to 192 channels, the explicit-padding op, as TFC runs it, to 3);
+  analysis (downsampling correlation) layers run TFC's own strided conv
+  (correlate_down_explicit). Other configurations, and training=True (the gradients then flow
+  through TFC's computation, unchanged), run tfc.SignalConv2D. Same variables and variable names
+  (the class keeps its name, so Keras' automatic layer names do not change); outputs equal up to
+  float rounding.
   """
 
   def build(self, input_shape):
     super().build(input_shape)
-    size, stride = self.kernel_support[0], self.strides_up[0]
+    size = self.kernel_support[0]
     self.fast_form = None
-    if (isinstance(self.kernel_parameter, tfc.RDFTParameter) and not self.corr and
-        not self.channel_separable and self.data_format == "channels_last" and
-        self.padding == "same_zeros" and self.use_explicit and self.extra_pad_end and
-        self.strides_down == (1, 1) and self.strides_up == (stride, stride) and stride > 1 and
-        self.kernel_support == (size, size) and self.dtype == self.compute_dtype == "float32"):
+    if not (isinstance(self.kernel_parameter, tfc.RDFTParameter) and
+            not self.channel_separable and self.data_format == "channels_last" and
+            self.padding == "same_zeros" and self.use_explicit and
+            self.kernel_support == (size, size) and
+            self.dtype == self.compute_dtype == "float32"):
+      return
+    up, down = self.strides_up, self.strides_down
+    if (not self.corr and self.extra_pad_end and down == (1, 1) and up[0] == up[1] > 1):
       # Explicit padding (k // 2, (k - 1) // 2) to an output H * s long: tap t of input i lands
       # at i * s + t - k // 2.
       self.pad_before = size // 2
-      self.fast_form = fast_form(size, stride, self.pad_before, int(input_shape[-1]),
+      self.fast_form = fast_form(size, up[0], self.pad_before, int(input_shape[-1]),
                                  self.filters)
+    elif self.corr and up == (1, 1) and down[0] == down[1]:
+      self.pad_before = size // 2  # TFC's "same" padding of a correlation: (k // 2, (k - 1) // 2)
+      self.fast_form = correlate_down_explicit
 
   def call(self, inputs, training=None):
     if training or self.fast_form is None:
       return super().call(inputs)
-    kernel = tf.transpose(rdft_kernel(self.kernel_parameter), (0, 1, 3, 2))
-    outputs = self.fast_form(inputs, kernel, self.strides_up[0], self.pad_before,
+    kernel = rdft_kernel(self.kernel_parameter)
+    if self.corr:
+      stride = self.strides_down[0]
+    else:
+      kernel, stride = tf.transpose(kernel, (0, 1, 3, 2)), self.strides_up[0]
+    outputs = self.fast_form(inputs, kernel, stride, self.pad_before,
                              self.bias if self.use_bias else None)
     return self.activation(outputs) if self.activation is not None else outputs

@@ -87,9 +87,9 @@ def _signal_conv(filters, kernel_size, down=1, up=1, activation=None, use_bias=T
   initializers; analysis layers correlate and downsample, synthesis layers convolve and upsample
   (computed the fast way outside training: fast_conv.SignalConv2D).
   """
-  layer = fast_conv.SignalConv2D if up > 1 else tfc.SignalConv2D
-  return layer(filters, (kernel_size, kernel_size), corr=down > 1, strides_down=down,
-               strides_up=up, padding="same_zeros", use_bias=use_bias, activation=activation)
+  return fast_conv.SignalConv2D(filters, (kernel_size, kernel_size), corr=down > 1,
+                                strides_down=down, strides_up=up, padding="same_zeros",
+                                use_bias=use_bias, activation=activation)
 
 
 class _PlainConvEquivalent:

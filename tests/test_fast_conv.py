@@ -116,6 +116,26 @@ def test_signal_conv_synthesis_infers_fast_equal_to_tfc(config, channels):
     assert _uses_plain_form(synthesis, training, channels) == plain_ops
 
 
+@pytest.mark.parametrize("config,channels", [
+    (dict(cls="MBT2018Analysis", channels_base=16, output_channels=24), 24),
+    (dict(cls="BLS2017Analysis", num_filters=16), 16),
+    (dict(cls="MBT2018Analysis", channels_base=192, output_channels=320), 320)])  # the paper's
+def test_signal_conv_analysis_infers_fast_equal_to_tfc(config, channels):
+  analysis = transforms.build_transform(config)
+  x = tf.random.stateless_uniform((2, 48, 80, 3), (9, 10), -1., 1.)
+  plain = analysis(x, training=True)
+  fast = analysis(x)
+  assert fast.shape == plain.shape == (2, 3, 5, channels)
+  assert float(tf.reduce_max(tf.abs(plain))) > 0.01
+  np.testing.assert_allclose(fast, plain, atol=1e-5 * float(tf.reduce_max(tf.abs(plain))))
+  assert all(layer.fast_form is fast_conv.correlate_down_explicit for layer in analysis.layers)
+  for training, kernel_fft in ((True, True), (False, False), (None, False)):
+    graph = tf.function(lambda x: analysis(x, training=training)).get_concrete_function(
+        tf.TensorSpec((1, 32, 32, 3))).graph
+    assert any(op.type == "IRFFT2D" and _reads_a_variable(op)
+               for op in graph.get_operations()) == kernel_fft
+
+
 def test_same_variables_as_keras_layer(tmp_path):
   fast = fast_conv.Conv2DTranspose(3, 18, 16)
   plain = tf.keras.layers.Conv2DTranspose(3, 18, strides=16, padding="same")
