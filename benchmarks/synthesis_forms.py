@@ -85,14 +85,14 @@ def run(args):
 def main(argv=None):
   parser = argparse.ArgumentParser(prog="python -m benchmarks.synthesis_forms",
                                    description=__doc__.split("\n\n")[0])
-  parser.add_argument("--rounds", type=int, default=10)
-  parser.add_argument("--warmup", type=int, default=2)
+  reporting.add_round_arguments(parser)
   parser.add_argument("--batchsize", type=int, default=8)
   parser.add_argument("--patchsize", type=int, default=256)
   parser.add_argument("--out", default=DEFAULT_OUT)
   args = parser.parse_args(argv)
-  if args.rounds < 1 or args.warmup < 0 or args.batchsize < 1 or args.patchsize % 16:
-    parser.error("--rounds >= 1, --warmup >= 0, --batchsize >= 1, --patchsize a multiple of 16")
+  reporting.check_round_arguments(parser, args)
+  if args.batchsize < 1 or args.patchsize % 16:
+    parser.error("--batchsize must be >= 1 and --patchsize a multiple of 16")
   run(args)
   return 0
 

@@ -212,12 +212,12 @@ def main(argv=None):
   parser = argparse.ArgumentParser(prog="python -m benchmarks.synthesis_roofline",
                                    description=__doc__.split("\n\n")[0])
   parser.add_argument("--threads", type=int, default=1)
-  parser.add_argument("--rounds", type=int, default=10)
-  parser.add_argument("--warmup", type=int, default=2)
+  reporting.add_round_arguments(parser)
   parser.add_argument("--out", default=DEFAULT_OUT)
   args = parser.parse_args(argv)
-  if args.rounds < 1 or args.warmup < 0 or args.threads < 1:
-    parser.error("--rounds >= 1, --warmup >= 0, --threads >= 1")
+  reporting.check_round_arguments(parser, args)
+  if args.threads < 1:
+    parser.error("--threads must be >= 1")
   run(args)
   return 0
 
